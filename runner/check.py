@@ -1,0 +1,141 @@
+"""Schema check: every error of a document, mapped to file:line:col with the JSON path,
+the most specific cause and a fix."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from jsonschema import ValidationError
+
+from runner.diagnostics import Diagnostic
+from runner.schema import manifest_validator
+from runner.yamlio import Document
+
+# Validators whose generic message is worse than the schema's own `errorMessage`.
+_USE_SCHEMA_MESSAGE = {
+    "pattern",
+    "const",
+    "anyOf",
+    "oneOf",
+    "not",
+    "minItems",
+    "maxLength",
+    "minLength",
+    "type",
+}
+
+
+def schema_diagnostics(doc: Document) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for error in manifest_validator().iter_errors(doc.data):
+        out.extend(_explain(doc, error))
+    return sorted(set(out), key=lambda d: (d.line, d.col, d.message))
+
+
+def _explain(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
+    path = tuple(error.absolute_path)
+    kind = error.validator
+    schema: Any = error.schema
+    custom = schema.get("errorMessage", "") if isinstance(schema, dict) else ""
+    instance = error.instance
+    value: Any = error.validator_value
+
+    if kind == "required":
+        for key in value:
+            if isinstance(instance, dict) and key not in instance:
+                yield doc.diagnostic(path, f"missing required key '{key}'", _required_hint(path, key))
+        return
+    if kind == "additionalProperties" and isinstance(instance, dict):
+        allowed = sorted(schema.get("properties", {}))
+        for key in sorted(set(instance) - set(allowed)):
+            yield doc.diagnostic(
+                (*path, key),
+                f"unknown key '{key}'",
+                _did_you_mean(key, allowed, "allowed keys"),
+                key=True,
+            )
+        return
+    if kind == "enum":
+        choices = [str(c) for c in value]
+        yield doc.diagnostic(
+            path,
+            f"{_show(instance)} is not allowed here",
+            _did_you_mean(str(instance), choices, "choose one of"),
+        )
+        return
+    if kind == "type":
+        expected = value
+        words = " or ".join(expected) if isinstance(expected, list) else expected
+        message = f"expected {_article(words)}, got {_json_type(instance)} {_show(instance)}"
+        hint = custom
+        if instance is None:
+            hint = "give a value"
+        elif expected == "string" and isinstance(instance, (int, float, bool)):
+            hint = "quote the value to make it text"
+        yield doc.diagnostic(path, message, hint)
+        return
+    if kind == "not" and custom:
+        yield doc.diagnostic(path, custom, key=True)
+        return
+    if kind == "const":
+        yield doc.diagnostic(
+            path, f"{_show(instance)}: {custom or error.message}", f"use {json.dumps(value)}"
+        )
+        return
+    if kind in _USE_SCHEMA_MESSAGE and custom:
+        yield doc.diagnostic(path, f"{_show(instance)} is not valid here", custom)
+        return
+    if kind in ("pixelArea", "sizeShorthand"):
+        yield doc.diagnostic(path, error.message, _size_hint(error.message))
+        return
+    yield doc.diagnostic(path, error.message, custom)
+
+
+def _required_hint(path: tuple[Any, ...], key: str) -> str:
+    if key == "sizes":
+        return "add 'sizes' to this prompt, or a 'sizes' list to the manifest for all prompts"
+    if key == "version":
+        return "add 'version: 1' at the top"
+    return f"add '{key}: ...'"
+
+
+def _size_hint(message: str) -> str:
+    if "below the minimum" in message or "above the maximum" in message:
+        return "total pixels must be 655,360 to 8,294,400, e.g. 2048x1152"
+    return "see 'imgbatch schema' for the 13 ratios and 3 tiers"
+
+
+def _did_you_mean(value: str, choices: list[str], label: str) -> str:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.8)
+    if not close:
+        close = [c for c in choices if c.lower() == value.lower()]
+    listing = f"{label}: {', '.join(choices)}"
+    return f"did you mean '{close[0]}'? {listing}" if close else listing
+
+
+def _article(words: str) -> str:
+    return ("an " if words[:1] in "aeiou" else "a ") + words
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    return "mapping"
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."

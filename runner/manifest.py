@@ -1,0 +1,244 @@
+"""From files to checked manifests: collect paths, load, schema-check, then the checks a
+schema cannot express (unique prompt ids, duplicate size choices, manifest names)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.check import schema_diagnostics
+from runner.diagnostics import Diagnostic, JsonPath
+from runner.errors import InputError
+from runner.schema import SizeTable, parse_custom_size, size_table
+from runner.yamlio import Document, UnreadableDocument, load_file
+
+MANIFEST_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class SizeChoice:
+    params: dict[str, str]  # exactly the size part of the params sent upstream
+    label: str  # "16:9@2K" or "2048x1152"
+    pixels: tuple[int, int]  # what upstream delivers
+    nominal: tuple[int, int]
+    path: JsonPath
+
+
+@dataclass
+class Prompt:
+    id: str
+    text: str
+    sizes: list[SizeChoice]
+    repeat: int
+    metadata: dict[str, Any] | None
+    callback_url: str | None
+    path: JsonPath
+
+
+@dataclass
+class Manifest:
+    name: str
+    file: str
+    doc: Document
+    prompts: list[Prompt] = field(default_factory=list)
+
+
+@dataclass
+class CheckedFile:
+    file: str
+    diagnostics: list[Diagnostic]
+    manifest: Manifest | None  # None when the file has errors
+
+    @property
+    def ok(self) -> bool:
+        return self.manifest is not None
+
+
+def collect_paths(paths: Iterable[str]) -> list[tuple[str, str]]:
+    """(path to open, path to show) for each manifest; folders are searched recursively."""
+    found: list[tuple[str, str]] = []
+    for given in paths:
+        p = Path(given)
+        if p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.endswith(MANIFEST_SUFFIXES):
+                        full = os.path.join(root, name)
+                        found.append((full, full))
+        elif p.exists() or p.is_symlink():
+            found.append((given, given))
+        else:
+            raise InputError(f"{given}: no such file or folder", hint="check the path")
+    if not found:
+        raise InputError(
+            f"no manifests (*.yaml, *.yml) found in {', '.join(paths)}",
+            hint="give manifest files or folders that contain them",
+        )
+    return found
+
+
+def check_files(paths: Iterable[str]) -> list[CheckedFile]:
+    checked = [check_file(path, shown) for path, shown in collect_paths(paths)]
+    _check_unique_names(checked)
+    return checked
+
+
+def check_file(path: str, shown: str | None = None) -> CheckedFile:
+    shown = shown or path
+    try:
+        doc = load_file(path, shown)
+    except UnreadableDocument as e:
+        return CheckedFile(shown, [e.diagnostic], None)
+    diags = list(doc.problems)
+    if not isinstance(doc.data, dict):
+        diags.append(
+            doc.diagnostic(
+                (),
+                "a manifest is a mapping with version, name and prompts",
+                "start the file with 'version: 1'",
+            )
+        )
+        return CheckedFile(shown, diags, None)
+    diags.extend(schema_diagnostics(doc))
+    diags.extend(_duplicate_prompt_ids(doc))
+    if any(d.severity == "error" for d in diags):
+        return CheckedFile(shown, diags, None)
+    manifest = _build(doc, diags)
+    ok = not any(d.severity == "error" for d in diags)
+    return CheckedFile(shown, sorted(diags, key=lambda d: (d.line, d.col)), manifest if ok else None)
+
+
+def _check_unique_names(checked: list[CheckedFile]) -> None:
+    first: dict[str, CheckedFile] = {}
+    for cf in checked:
+        if cf.manifest is None:
+            continue
+        name = cf.manifest.name
+        if name in first:
+            other = first[name].file
+            cf.diagnostics.append(
+                cf.manifest.doc.diagnostic(
+                    ("name",),
+                    f"manifest name '{name}' is already used by {other}",
+                    "names are the namespace of task ids: give each manifest its own",
+                )
+            )
+            cf.manifest = None
+        else:
+            first[name] = cf
+
+
+def _duplicate_prompt_ids(doc: Document) -> list[Diagnostic]:
+    prompts = doc.data.get("prompts")
+    if not isinstance(prompts, list):
+        return []
+    first: dict[str, int] = {}
+    out = []
+    for i, p in enumerate(prompts):
+        pid = p.get("id") if isinstance(p, dict) else None
+        if not isinstance(pid, str):
+            continue
+        if pid in first:
+            line = doc.mark_of(("prompts", first[pid], "id")).line
+            out.append(
+                doc.diagnostic(
+                    ("prompts", i, "id"),
+                    f"prompt id '{pid}' is already used at line {line}",
+                    "prompt ids must be unique",
+                )
+            )
+        else:
+            first[pid] = i
+    return out
+
+
+def _build(doc: Document, diags: list[Diagnostic]) -> Manifest:
+    """Normalise a schema-valid document into prompts with resolved size choices."""
+    data: dict[str, Any] = doc.data
+    table = size_table()
+    manifest = Manifest(name=data["name"], file=doc.path, doc=doc)
+    top_tier = data.get("resolution", table.default_resolution)
+    top_sizes = data.get("sizes")
+    top_meta = data.get("metadata")
+    for i, p in enumerate(data["prompts"]):
+        path: JsonPath = ("prompts", i)
+        pid = p["id"]
+        tier = p.get("resolution", top_tier)
+        if "sizes" in p:
+            raw_sizes, sizes_path = p["sizes"], (*path, "sizes")
+        else:
+            raw_sizes, sizes_path = top_sizes, ("sizes",)
+        sizes = _size_choices(doc, raw_sizes, sizes_path, tier, table, diags)
+        meta = {**(top_meta or {}), **p["metadata"]} if "metadata" in p else top_meta
+        manifest.prompts.append(
+            Prompt(
+                id=pid,
+                text=p["prompt"],
+                sizes=sizes,
+                repeat=p.get("repeat", data.get("repeat", 1)),
+                metadata=meta,
+                callback_url=p.get("callback_url", data.get("callback_url")),
+                path=path,
+            )
+        )
+    return manifest
+
+
+def _size_choices(
+    doc: Document,
+    raw: list[Any],
+    path: JsonPath,
+    tier: str,
+    table: SizeTable,
+    diags: list[Diagnostic],
+) -> list[SizeChoice]:
+    out: list[SizeChoice] = []
+    labels: dict[str, int] = {}
+    for j, item in enumerate(raw):
+        choice = normalise_size(item, tier, table, (*path, j))
+        if choice.label in labels:
+            diags.append(
+                doc.diagnostic(
+                    choice.path,
+                    f"size {choice.label} is listed twice (also item {labels[choice.label]})",
+                    "remove the duplicate: it would be the same task",
+                )
+            )
+            continue
+        labels[choice.label] = j
+        if "size" in choice.params and choice.pixels != choice.nominal:
+            diags.append(
+                doc.diagnostic(
+                    choice.path,
+                    f"size {choice.label} is {choice.nominal[0] * choice.nominal[1]:,} pixels, below "
+                    f"the effective floor of {table.effective_min_pixels:,}: upstream silently "
+                    f"delivers about {choice.pixels[0]}x{choice.pixels[1]} instead",
+                    "use at least 2,088,960 pixels (e.g. 2048x1020) or an aspect_ratio",
+                    severity="warning",
+                )
+            )
+        out.append(choice)
+    return out
+
+
+def normalise_size(item: Any, tier: str, table: SizeTable, path: JsonPath) -> SizeChoice:
+    """One schema-valid size choice (object or shorthand) to the params it sends."""
+    if isinstance(item, str):
+        if "x" in item:
+            item = {"size": item}
+        else:
+            ratio, _, given_tier = item.partition("@")
+            item = {"aspect_ratio": ratio, "resolution": given_tier or tier}
+    if "size" in item:
+        wh = parse_custom_size(item["size"])
+        assert wh is not None  # the schema's pattern guarantees it
+        return SizeChoice({"size": item["size"]}, item["size"], table.delivered_custom(*wh), wh, path)
+    ratio, res = item["aspect_ratio"], item.get("resolution", tier)
+    cell = table.cell(ratio, res)
+    return SizeChoice(
+        {"aspect_ratio": ratio, "resolution": res}, f"{ratio}@{res}", cell.delivered, cell.nominal, path
+    )

@@ -1,0 +1,159 @@
+"""The manifest JSON Schema: loading it, validating with its custom keywords, and reading
+the size table out of it. The schema file is the only place the 13 x 3 table and the pixel
+bounds are written down; everything here derives from it."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema.protocols import Validator
+
+from runner.errors import ImgbatchError
+
+MANIFEST_SCHEMA = "manifest.schema.json"
+LEDGER_RECORD_SCHEMA = "ledger-record.schema.json"
+
+CUSTOM_SIZE_RE = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
+SHORTHAND_RATIO_RE = re.compile(r"^([0-9]+:[0-9]+)(?:@([0-9]K))?$")
+
+Pixels = tuple[int, int]
+
+
+def schema_text(name: str = MANIFEST_SCHEMA) -> str:
+    """The schema as shipped. Installed wheels carry it in runner/schemas; a source checkout
+    (editable install, tests from the repo) reads the top-level schemas/ folder."""
+    packaged = resources.files("runner").joinpath("schemas", name)
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parent.parent / "schemas" / name
+    try:
+        return checkout.read_text(encoding="utf-8")
+    except OSError:
+        raise ImgbatchError(
+            f"the schema {name} is missing from this installation", hint="reinstall imgbatch"
+        ) from None
+
+
+@cache
+def load_schema(name: str = MANIFEST_SCHEMA) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(schema_text(name))
+    return loaded
+
+
+@dataclass(frozen=True)
+class Cell:
+    nominal: Pixels
+    delivered: Pixels
+
+
+@dataclass(frozen=True)
+class SizeTable:
+    """The provider's size rules as the schema states them."""
+
+    cells: Mapping[tuple[str, str], Cell]
+    ratios: tuple[str, ...]
+    tiers: tuple[str, ...]
+    min_pixels: int
+    max_pixels: int
+    effective_min_pixels: int
+    substituted_pixels: int
+    default_resolution: str
+
+    def cell(self, ratio: str, tier: str) -> Cell:
+        return self.cells[(ratio, tier)]
+
+    def delivered_custom(self, width: int, height: int) -> Pixels:
+        """What upstream delivers for a custom size: the size itself, or below the effective
+        floor a silent substitute of about `substituted_pixels` at a similar ratio."""
+        if width * height >= self.effective_min_pixels:
+            return (width, height)
+        scale = math.sqrt(self.substituted_pixels / (width * height))
+        return (_round16(width * scale), _round16(height * scale))
+
+
+def _round16(x: float) -> int:
+    return max(16, round(x / 16.0) * 16)
+
+
+@cache
+def size_table() -> SizeTable:
+    schema = load_schema()
+    defs = schema["$defs"]
+    ratio_def = defs["aspectRatio"]
+    table = ratio_def["pixelTable"]
+    cells = {
+        (ratio, tier): Cell((v["nominal"][0], v["nominal"][1]), (v["delivered"][0], v["delivered"][1]))
+        for ratio, tiers in table.items()
+        for tier, v in tiers.items()
+    }
+    area = defs["customSize"]["pixelArea"]
+    return SizeTable(
+        cells=cells,
+        ratios=tuple(ratio_def["enum"]),
+        tiers=tuple(defs["resolution"]["enum"]),
+        min_pixels=area["minimum"],
+        max_pixels=area["maximum"],
+        effective_min_pixels=area["effectiveMinimum"],
+        substituted_pixels=area["substitutedArea"],
+        default_resolution=schema["properties"]["resolution"]["default"],
+    )
+
+
+def parse_custom_size(text: str) -> Pixels | None:
+    m = CUSTOM_SIZE_RE.match(text)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _pixel_area_errors(value: str, bounds: Mapping[str, int]) -> Iterator[ValidationError]:
+    wh = parse_custom_size(value)
+    if wh is None:
+        return  # the pattern keyword reports the malformed string
+    area = wh[0] * wh[1]
+    if area < bounds["minimum"]:
+        yield ValidationError(f"size {value} is {area:,} pixels, below the minimum of {bounds['minimum']:,}")
+    elif area > bounds["maximum"]:
+        yield ValidationError(f"size {value} is {area:,} pixels, above the maximum of {bounds['maximum']:,}")
+
+
+def _keyword_pixel_area(
+    validator: Validator, bounds: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if isinstance(instance, str):
+        yield from _pixel_area_errors(instance, bounds)
+
+
+def _keyword_size_shorthand(
+    validator: Validator, enabled: Any, instance: Any, schema: Mapping[str, Any]
+) -> Iterator[ValidationError]:
+    if not enabled or not isinstance(instance, str):
+        return
+    if "x" in instance:
+        yield from _pixel_area_errors(instance, load_schema()["$defs"]["customSize"]["pixelArea"])
+        return
+    m = SHORTHAND_RATIO_RE.match(instance)
+    if m is None:
+        return  # the pattern keyword reports it
+    table = size_table()
+    ratio, tier = m.group(1), m.group(2)
+    if ratio not in table.ratios:
+        yield ValidationError(f"aspect ratio {ratio!r} is not offered upstream")
+    if tier is not None and tier not in table.tiers:
+        yield ValidationError(f"resolution {tier!r} in {instance!r} is not offered upstream")
+
+
+@cache
+def manifest_validator() -> Validator:
+    cls = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator,
+        {"pixelArea": _keyword_pixel_area, "sizeShorthand": _keyword_size_shorthand},
+    )
+    return cls(load_schema())  # type: ignore[no-any-return]
