@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 ID_VERSION = 1
@@ -21,8 +22,12 @@ DIGEST_CHARS = 20
 MAX_ID_CHARS = 64
 
 
+# One encoder for all calls: json.dumps with options builds a new encoder every time.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(value).encode()
 
 
 def task_id(manifest: str, prompt_id: str, params: dict[str, Any], repeat_index: int) -> str:
@@ -35,6 +40,42 @@ def task_id(manifest: str, prompt_id: str, params: dict[str, Any], repeat_index:
     }
     digest = hashlib.sha256(canonical_json(payload)).hexdigest()[:DIGEST_CHARS]
     return f"{(manifest + '.' + prompt_id)[:PREFIX_CHARS]}.{digest}"
+
+
+class PromptHasher:
+    """task_id for all (size, repeat) of one prompt without re-encoding what they share.
+
+    Canonical JSON sorts keys, so the payload can be written piecewise: manifest < params <
+    prompt_id < repeat < v at the top, and inside params the size keys sort around "prompt".
+    A property test checks this equals task_id() exactly."""
+
+    def __init__(self, manifest: str, prompt_id: str, prompt: str) -> None:
+        self.prefix = f"{(manifest + '.' + prompt_id)[:PREFIX_CHARS]}."
+        self.head = b'{"manifest":' + _enc(manifest) + b',"params":{'
+        self.prompt = b'"prompt":' + _enc(prompt)
+        self.tail = b'},"prompt_id":' + _enc(prompt_id) + b',"repeat":'
+
+    def ids(self, size_params: dict[str, str], repeats: int) -> list[str]:
+        before, after = _size_parts(tuple(sorted(size_params.items())))
+        base = hashlib.sha256(self.head + before + self.prompt + after + self.tail)
+        out = []
+        for r in range(repeats):
+            h = base.copy()
+            h.update(b'%d,"v":%d}' % (r, ID_VERSION))
+            out.append(self.prefix + h.hexdigest()[:DIGEST_CHARS])
+        return out
+
+
+@lru_cache(maxsize=1024)
+def _size_parts(items: tuple[tuple[str, str], ...]) -> tuple[bytes, bytes]:
+    """The encoded size keys that sort before and after "prompt", with their commas."""
+    before = b"".join(_enc(k) + b":" + _enc(v) + b"," for k, v in items if k < "prompt")
+    after = b"".join(b"," + _enc(k) + b":" + _enc(v) for k, v in items if k > "prompt")
+    return before, after
+
+
+def _enc(text: str) -> bytes:
+    return json.dumps(text, ensure_ascii=False).encode()
 
 
 def attempt_id(out_task_id: str, attempt: int) -> str:

@@ -164,6 +164,8 @@ def _build(doc: Document, diags: list[Diagnostic]) -> Manifest:
     top_tier = data.get("resolution", table.default_resolution)
     top_sizes = data.get("sizes")
     top_meta = data.get("metadata")
+    # Prompts that share a size list (and tier) share its normalised choices and its warnings.
+    resolved: dict[tuple[JsonPath, str], list[SizeChoice]] = {}
     for i, p in enumerate(data["prompts"]):
         path: JsonPath = ("prompts", i)
         pid = p["id"]
@@ -172,7 +174,10 @@ def _build(doc: Document, diags: list[Diagnostic]) -> Manifest:
             raw_sizes, sizes_path = p["sizes"], (*path, "sizes")
         else:
             raw_sizes, sizes_path = top_sizes, ("sizes",)
-        sizes = _size_choices(doc, raw_sizes, sizes_path, tier, table, diags)
+        key = (sizes_path, tier)
+        if key not in resolved:
+            resolved[key] = _size_choices(doc, raw_sizes, sizes_path, tier, table, diags)
+        sizes = resolved[key]
         meta = {**(top_meta or {}), **p["metadata"]} if "metadata" in p else top_meta
         manifest.prompts.append(
             Prompt(

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runner.ids import task_id
+from runner.ids import PromptHasher
 from runner.manifest import Manifest
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Task:
     out_task_id: str
     manifest: str
@@ -47,12 +47,13 @@ def expand(manifests: Iterable[Manifest]) -> list[Task]:
         for p in m.prompts:
             mark = m.doc.mark_of(p.path)
             source = f"{m.file}:{mark.line}:{mark.col}"
+            hasher = PromptHasher(m.name, p.id, p.text)
             for choice in p.sizes:
                 params = {"prompt": p.text, **choice.params}
-                for r in range(p.repeat):
+                for r, out_task_id in enumerate(hasher.ids(choice.params, p.repeat)):
                     tasks.append(
                         Task(
-                            task_id(m.name, p.id, params, r),
+                            out_task_id,
                             m.name,
                             p.id,
                             params,

@@ -156,4 +156,25 @@ def manifest_validator() -> Validator:
         Draft202012Validator,
         {"pixelArea": _keyword_pixel_area, "sizeShorthand": _keyword_size_shorthand},
     )
-    return cls(load_schema())  # type: ignore[no-any-return]
+    return cls(inline_refs(load_schema()))  # type: ignore[no-any-return]
+
+
+def inline_refs(schema: Any, root: Any = None) -> Any:
+    """A copy of the schema with each local `$ref` replaced by what it points to, merged with
+    its sibling annotations. Same meaning (the schema has no recursive refs), but validation
+    no longer resolves a reference for each of thousands of prompts."""
+    root = schema if root is None else root
+    if isinstance(schema, list):
+        return [inline_refs(s, root) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: inline_refs(v, root) for k, v in schema.items() if k != "$ref"}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        out = {**inline_refs(target, root), **out}
+    elif ref is not None:
+        out["$ref"] = ref
+    return out

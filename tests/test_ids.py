@@ -186,3 +186,22 @@ def test_changing_one_prompt_changes_only_its_ids(
     of_target = {i for i in before if i.startswith(prefix)}
     assert of_target and not (of_target & set(after))  # every id of the changed prompt is new
     assert set(before) - of_target == set(after) - {i for i in after if i.startswith(prefix)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ids_st,
+    ids_st,
+    text_st,
+    st.sampled_from([{"size": "2048x2048"}, {"aspect_ratio": "1:1", "resolution": "4K"}]),
+    st.integers(1, 5),
+)
+def test_the_fast_hasher_equals_the_reference(
+    name: str, pid: str, text: str, size: dict[str, str], repeats: int
+) -> None:
+    from runner.ids import PromptHasher
+
+    params = {"prompt": text, **size}
+    assert PromptHasher(name, pid, text).ids(size, repeats) == [
+        task_id(name, pid, params, r) for r in range(repeats)
+    ]

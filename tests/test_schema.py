@@ -11,7 +11,7 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 
 from runner.schema import load_schema, size_table
-from tests.helpers import ROOT, run_cli
+from tests.helpers import EXAMPLES, ROOT, run_cli
 
 
 def test_schema_is_valid_against_its_metaschema() -> None:
@@ -61,3 +61,27 @@ def test_the_wheel_ships_the_schema_inside_the_package(tmp_path: Path) -> None:
         shipped = z.read("runner/schemas/manifest.schema.json").decode()
     assert shipped == (ROOT / "schemas" / "manifest.schema.json").read_text(encoding="utf-8")
     assert any(n.endswith("entry_points.txt") for n in names)
+
+
+def test_inlined_refs_validate_exactly_like_the_schema_as_written() -> None:
+    from jsonschema import validators
+
+    from runner.schema import _keyword_pixel_area, _keyword_size_shorthand, manifest_validator
+    from runner.yamlio import load_file
+    from tests.helpers import TEST_EXAMPLES
+
+    cls = validators.extend(
+        Draft202012Validator,
+        {"pixelArea": _keyword_pixel_area, "sizeShorthand": _keyword_size_shorthand},
+    )
+    as_written = cls(load_schema())
+    for path in sorted((TEST_EXAMPLES / "invalid").glob("*.yaml")) + sorted(EXAMPLES.glob("*.yaml")):
+        try:
+            data = load_file(path).data
+        except Exception:
+            continue  # unreadable files never reach the schema
+
+        def seen(v: object) -> set[tuple[str, str]]:
+            return {(e.json_path, e.message) for e in v.iter_errors(data)}  # type: ignore[attr-defined]
+
+        assert seen(manifest_validator()) == seen(as_written), path.name
