@@ -11,6 +11,7 @@ import click
 
 from runner import __version__, commands
 from runner.errors import ImgbatchError
+from runner.sandbox import Faults
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -91,6 +92,96 @@ def plan(ctx: click.Context, paths: tuple[str, ...], fmt: str) -> None:
 def schema(ctx: click.Context) -> None:
     """Print the manifest JSON Schema (for editors and other tools)."""
     ctx.exit(commands.schema())
+
+
+SHARE = click.FloatRange(0.0, 1.0)
+
+
+def fault_options(f: Any) -> Any:
+    """The sandbox's fault knobs, shared by `sandbox` and `run --sandbox`."""
+    for decorator in reversed(
+        [
+            click.option(
+                "--task-seconds",
+                type=click.FloatRange(0.0),
+                default=2.0,
+                show_default=True,
+                help="How long a task takes from pending to its end.",
+            ),
+            click.option("--fail-share", type=SHARE, default=0.0, help="Share of tasks that end failed."),
+            click.option(
+                "--latency",
+                type=click.FloatRange(0.0),
+                default=0.0,
+                help="Seconds added to every API request.",
+            ),
+            click.option(
+                "--rate-limit",
+                type=click.FloatRange(0.0),
+                default=0.0,
+                help="API requests per second before 429 with Retry-After (0: none).",
+            ),
+            click.option("--error-share", type=SHARE, default=0.0, help="Share answered with 5xx."),
+            click.option(
+                "--lost-submit-share",
+                type=SHARE,
+                default=0.0,
+                help="Share of submits recorded but answered with an error anyway.",
+            ),
+            click.option(
+                "--malformed-share",
+                type=SHARE,
+                default=0.0,
+                help="Share of answers whose JSON body is cut short.",
+            ),
+            click.option(
+                "--envelope-error-share",
+                type=SHARE,
+                default=0.0,
+                help="Share of HTTP 200 answers whose envelope says statusCode 500.",
+            ),
+            click.option(
+                "--credits",
+                "credits",
+                type=click.IntRange(0),
+                default=100,
+                show_default=True,
+                help="Credits each task costs.",
+            ),
+            click.option("--seed", type=int, default=0, help="Seed of the fault dice."),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def faults_from(opts: dict[str, Any]) -> Faults:
+    return Faults(
+        latency=opts["latency"],
+        rate_limit=opts["rate_limit"],
+        error_share=opts["error_share"],
+        lost_submit_share=opts["lost_submit_share"],
+        malformed_share=opts["malformed_share"],
+        envelope_error_share=opts["envelope_error_share"],
+        fail_share=opts["fail_share"],
+    )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free port."
+)
+@click.option("--token", default="sandbox", show_default=True, help="The API key the sandbox accepts.")
+@fault_options
+@click.pass_context
+def sandbox(ctx: click.Context, /, host: str, port: int, token: str, **opts: Any) -> None:
+    """Serve a local stand-in for the aireiter API until stopped; prints its base URL."""
+    ctx.exit(
+        commands.sandbox(
+            host, port, token, opts["task_seconds"], faults_from(opts), opts["credits"], opts["seed"]
+        )
+    )
 
 
 def main() -> None:

@@ -3,14 +3,16 @@ ImgbatchError and turned into messages by the CLI's single handler."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import click
 
 from runner import report
-from runner.errors import EXIT_FAILURE, EXIT_OK, ManifestInvalid
+from runner.errors import EXIT_FAILURE, EXIT_OK, InputError, ManifestInvalid
 from runner.manifest import CheckedFile, check_files
 from runner.plan import Task, expand
+from runner.sandbox import Faults, Sandbox
 from runner.schema import schema_text
 
 
@@ -59,4 +61,28 @@ def plan(paths: Sequence[str], fmt: str) -> int:
 
 def schema() -> int:
     click.echo(schema_text(), nl=False)
+    return EXIT_OK
+
+
+def sandbox(
+    host: str, port: int, token: str, task_seconds: float, faults: Faults, credits: int, seed: int
+) -> int:
+    """Serve the sandbox on loopback until stopped. The first stdout line is the base URL."""
+    from runner.sandbox.server import bind, serve
+
+    try:
+        sock = bind(host, port)
+    except OSError as e:
+        raise InputError(
+            f"cannot listen on {host}:{port}: {e.strerror}", hint="pick another --port, or 0 for a free one"
+        ) from None
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    click.echo(f"http://{shown}:{bound_port}")
+    click.echo(f"imgbatch sandbox: token {token!r}, tasks take {task_seconds:g} s; Ctrl-C stops it", err=True)
+    sys.stdout.flush()
+    serve(
+        Sandbox(token=token, task_seconds=task_seconds, faults=faults, credits_per_task=credits, seed=seed),
+        sock,
+    )
     return EXIT_OK

@@ -1,0 +1,317 @@
+"""The sandbox's behaviour, independent of how it is served.
+
+It validates requests on its own (not through the manifest schema code) so that a bug in
+imgbatch's checks shows up as an upstream-style 400, as it would against the real service.
+Only the pixel table comes from the schema: the sandbox must deliver what the plan promises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import re
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from runner.sandbox.images import color_for, png
+from runner.schema import size_table
+
+SUBMIT_PATH = "/api/openapi/submit"
+QUERY_PATH = "/api/openapi/query"
+FILES_PREFIX = "/files/"
+STATS_PATH = "/sandbox/stats"
+
+# The sandbox's own copy of the API page's limits, deliberately not read from the schema:
+# it is the oracle that catches a wrong bound in imgbatch's schema.
+MIN_PIXELS = 655_360
+MAX_PIXELS = 8_294_400
+TIERS = ("1K", "2K", "4K")
+OUT_TASK_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+SIZE_RE = re.compile(r"^([0-9]{1,6})x([0-9]{1,6})$")
+DEFAULT_TIER = "1K"  # upstream's default when only aspect_ratio is sent is undocumented
+
+
+@dataclass
+class Faults:
+    """Knobs for misbehaviour. Shares are probabilities from 0 to 1."""
+
+    latency: float = 0.0  # seconds added to every API request
+    rate_limit: float = 0.0  # API requests per second before 429 (0: none)
+    error_share: float = 0.0  # answered 500/502/503 without doing anything
+    lost_submit_share: float = 0.0  # submit recorded, then answered with an error anyway
+    malformed_share: float = 0.0  # request done, then the body is broken JSON
+    envelope_error_share: float = 0.0  # HTTP 200 whose envelope says statusCode 500
+    fail_share: float = 0.0  # tasks that end `failed`
+
+
+@dataclass
+class SandboxResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "application/json")
+
+
+@dataclass
+class _Task:
+    task_id: str
+    out_task_id: str
+    params: dict[str, Any]
+    pixels: tuple[int, int]
+    created: float
+    created_at: str
+    fails: bool
+    credits: int
+    metadata: Any = None
+    callback_url: str | None = None
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _iso(ts: float) -> str:
+    return (
+        datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+class Sandbox:
+    def __init__(
+        self,
+        token: str = "sandbox",
+        task_seconds: float = 2.0,
+        faults: Faults | None = None,
+        credits_per_task: int = 100,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.token = token
+        self.task_seconds = task_seconds
+        self.faults = faults or Faults()
+        self.credits_per_task = credits_per_task
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.tasks: dict[str, _Task] = {}  # by out_task_id
+        self.by_task_id: dict[str, _Task] = {}
+        self.submits: Counter[str] = Counter()  # submit requests naming each out_task_id
+        self.requests: Counter[str] = Counter()
+        self._recent: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._wall_offset = time.time() - clock()
+
+    # --- what tests ask -----------------------------------------------------------------
+
+    def submitted_twice(self) -> list[str]:
+        """out_task_ids that more than one submit request named."""
+        return sorted(i for i, n in self.submits.items() if n > 1)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "tasks": len(self.tasks),
+            "submits": dict(self.submits),
+            "submitted_twice": self.submitted_twice(),
+            "requests": dict(self.requests),
+        }
+
+    # --- serving ------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, base_url: str
+    ) -> SandboxResponse:
+        with self._lock:
+            return self._handle(method, path, headers, body, base_url.rstrip("/"))
+
+    def _handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, base_url: str
+    ) -> SandboxResponse:
+        self.requests[path if not path.startswith(FILES_PREFIX) else FILES_PREFIX] += 1
+        if method == "GET" and path == STATS_PATH:
+            return _json(200, self.stats())
+        if method == "GET" and path.startswith(FILES_PREFIX):
+            if self._roll(self.faults.error_share):
+                return _envelope(503, "service unavailable")
+            return self._file(path[len(FILES_PREFIX) :])
+        if path not in (SUBMIT_PATH, QUERY_PATH):
+            return _envelope(404, f"no route {method} {path}")
+        if method != "POST":
+            return _envelope(405, "method not allowed")
+        if headers.get("authorization") != f"Bearer {self.token}":
+            return _envelope(401, "invalid or missing API key")
+        limited = self._rate_limited()
+        if limited is not None:
+            return limited
+        if self._roll(self.faults.error_share):
+            return _envelope(self.rng.choice([500, 502, 503]), "upstream error")
+        if self._roll(self.faults.envelope_error_share):
+            return _json(200, {"statusCode": 500, "message": "internal server error", "data": None})
+        try:
+            request = json.loads(body)
+            if not isinstance(request, dict):
+                raise BadRequest("the body must be a JSON object")
+            submit = path == SUBMIT_PATH
+            response = self._submit(request) if submit else self._query(request, base_url)
+        except (ValueError, UnicodeDecodeError):
+            return _envelope(400, "the body is not valid JSON")
+        except BadRequest as e:
+            return _envelope(400, str(e))
+        if self._roll(self.faults.malformed_share):
+            return SandboxResponse(200, response.body[: len(response.body) // 2])
+        return response
+
+    def _roll(self, share: float) -> bool:
+        return share > 0 and self.rng.random() < share
+
+    def _rate_limited(self) -> SandboxResponse | None:
+        limit = self.faults.rate_limit
+        if limit <= 0:
+            return None
+        now = self.clock()
+        while self._recent and now - self._recent[0] >= 1.0:
+            self._recent.popleft()
+        if len(self._recent) >= limit:
+            retry = max(1, math.ceil(1.0 - (now - self._recent[0])))
+            response = _envelope(429, "rate limit exceeded")
+            response.headers["retry-after"] = str(retry)
+            return response
+        self._recent.append(now)
+        return None
+
+    # --- the API ------------------------------------------------------------------------
+
+    def _submit(self, request: dict[str, Any]) -> SandboxResponse:
+        out_task_id = request.get("out_task_id")
+        if not isinstance(out_task_id, str) or not OUT_TASK_ID_RE.match(out_task_id):
+            raise BadRequest("out_task_id is required: 1 to 64 of A-Z a-z 0-9 . _ -")
+        self.submits[out_task_id] += 1
+        if request.get("model") != "gpt_image_2":
+            raise BadRequest('model must be "gpt_image_2"')
+        params = request.get("params")
+        if not isinstance(params, dict):
+            raise BadRequest("params must be an object")
+        pixels = _check_params(params)
+        if out_task_id in self.tasks:
+            raise BadRequest(f"out_task_id already exists: {out_task_id}")
+        now = self.clock()
+        digest = hashlib.sha256(f"{self.seed}:{out_task_id}".encode()).hexdigest()
+        task = _Task(
+            task_id="sbx_" + digest[:16],
+            out_task_id=out_task_id,
+            params=params,
+            pixels=pixels,
+            created=now,
+            created_at=_iso(now + self._wall_offset),
+            fails=int(digest[16:24], 16) / 0xFFFFFFFF < self.faults.fail_share,
+            credits=self.credits_per_task,
+            metadata=request.get("metadata"),
+            callback_url=request.get("callback_url"),
+        )
+        self.tasks[out_task_id] = task
+        self.by_task_id[task.task_id] = task
+        if self._roll(self.faults.lost_submit_share):
+            return _envelope(self.rng.choice([500, 502, 504]), "gateway error")
+        return _json(
+            200,
+            {
+                "statusCode": 200,
+                "message": "",
+                "data": {
+                    "out_task_id": out_task_id,
+                    "status": "pending",
+                    "estimated_credits": task.credits,
+                    "created_at": task.created_at,
+                },
+            },
+        )
+
+    def _query(self, request: dict[str, Any], base_url: str) -> SandboxResponse:
+        if isinstance(request.get("task_id"), str):
+            task = self.by_task_id.get(request["task_id"])
+        elif isinstance(request.get("out_task_id"), str):
+            task = self.tasks.get(request["out_task_id"])
+        else:
+            raise BadRequest("give task_id or out_task_id")
+        if task is None:
+            return _envelope(404, "task not found")
+        return _json(200, {"statusCode": 200, "message": "", "data": self._describe(task, base_url)})
+
+    def _describe(self, task: _Task, base_url: str) -> dict[str, Any]:
+        elapsed = self.clock() - task.created
+        data: dict[str, Any] = {
+            "task_id": task.task_id,
+            "out_task_id": task.out_task_id,
+            "created_at": task.created_at,
+            "completed_at": None,
+            "input": {"model": "gpt_image_2", "params": task.params},
+            "credits_used": 0,
+        }
+        if task.metadata is not None:
+            data["metadata"] = task.metadata
+        if elapsed < self.task_seconds * 0.25:
+            data["status"] = "pending"
+        elif elapsed < self.task_seconds:
+            data["status"] = "processing"
+        else:
+            data["completed_at"] = _iso(task.created + self.task_seconds + self._wall_offset)
+            if task.fails:
+                data["status"] = "failed"
+                data["error"] = "content policy: the prompt could not be rendered (sandbox)"
+            else:
+                data["status"] = "completed"
+                data["credits_used"] = task.credits
+                data["output"] = [{"url": f"{base_url}{FILES_PREFIX}{task.task_id}/0.png"}]
+        return data
+
+    def _file(self, rest: str) -> SandboxResponse:
+        task_id, _, name = rest.partition("/")
+        task = self.by_task_id.get(task_id)
+        if task is None or name != "0.png" or self.clock() - task.created < self.task_seconds:
+            return SandboxResponse(404, b"not found", {"content-type": "text/plain"})
+        data = png(*task.pixels, color_for(task.out_task_id))
+        return SandboxResponse(200, data, {"content-type": "image/png"})
+
+
+def _check_params(params: dict[str, Any]) -> tuple[int, int]:
+    """Upstream's rules for params; returns the pixels it would deliver."""
+    prompt = params.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise BadRequest("params.prompt is required")
+    table = size_table()
+    if "size" in params:
+        if "aspect_ratio" in params or "resolution" in params:
+            raise BadRequest("size cannot be used together with aspect_ratio or resolution")
+        m = SIZE_RE.match(str(params["size"]))
+        if not m:
+            raise BadRequest(f"invalid size {params['size']!r}: use WIDTHxHEIGHT")
+        w, h = int(m.group(1)), int(m.group(2))
+        if not MIN_PIXELS <= w * h <= MAX_PIXELS:
+            raise BadRequest(f"size {w}x{h} is outside {MIN_PIXELS}..{MAX_PIXELS} total pixels")
+        return table.delivered_custom(w, h)
+    ratio = params.get("aspect_ratio", "1:1")
+    tier = params.get("resolution", DEFAULT_TIER)
+    if tier not in TIERS:
+        raise BadRequest(f"invalid resolution {tier!r}")
+    if (ratio, tier) not in table.cells:
+        raise BadRequest(f"invalid aspect_ratio {ratio!r}")
+    return table.cell(ratio, tier).delivered
+
+
+def _json(status: int, value: Any) -> SandboxResponse:
+    return SandboxResponse(
+        status, json.dumps(value, ensure_ascii=False).encode(), {"content-type": "application/json"}
+    )
+
+
+def _envelope(status: int, message: str) -> SandboxResponse:
+    return _json(status, {"statusCode": status, "message": message, "data": None})

@@ -1,0 +1,83 @@
+"""The sandbox as a real HTTP server on loopback: a small ASGI app served by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from runner.sandbox.core import Sandbox
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+MAX_BODY = 1024 * 1024
+
+
+class SandboxApp:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                await _send(send, 413, b'{"statusCode":413,"message":"body too large"}', {})
+                return
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.sandbox.faults.latency > 0:
+            await asyncio.sleep(self.sandbox.faults.latency)
+        host = headers.get("host") or "{}:{}".format(*scope["server"])
+        r = self.sandbox.handle(scope["method"], scope["path"], headers, body, f"http://{host}")
+        await _send(send, r.status, r.body, r.headers)
+
+
+async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind first, so that port 0 gives a real port to print before serving."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def make_server(sandbox: Sandbox) -> Any:
+    import uvicorn
+
+    config = uvicorn.Config(
+        SandboxApp(sandbox), log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30
+    )
+    return uvicorn.Server(config)
+
+
+def serve(sandbox: Sandbox, sock: socket.socket) -> None:
+    make_server(sandbox).run(sockets=[sock])

@@ -1,0 +1,46 @@
+"""Running the sandbox for tests: in process (httpx transport) or on loopback (uvicorn thread)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from runner.sandbox import Sandbox
+from runner.sandbox.server import bind, make_server
+from runner.sandbox.transport import IN_PROCESS_URL
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@contextmanager
+def loopback(sandbox: Sandbox) -> Iterator[str]:
+    """Serve `sandbox` over real HTTP on 127.0.0.1 in a thread; yields the base URL."""
+    sock = bind("127.0.0.1", 0)
+    server = make_server(sandbox)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the loopback sandbox did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+__all__ = ["IN_PROCESS_URL", "FakeClock", "loopback"]
