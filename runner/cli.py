@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Any
 
 import click
 
 from runner import __version__, commands
 from runner.errors import ImgbatchError
+from runner.ledger import DEFAULT_LEDGER
+from runner.run import RunOptions
 from runner.sandbox import Faults
 
 EXIT_INTERNAL = 70
@@ -182,6 +185,177 @@ def sandbox(ctx: click.Context, /, host: str, port: int, token: str, **opts: Any
             host, port, token, opts["task_seconds"], faults_from(opts), opts["credits"], opts["seed"]
         )
     )
+
+
+LEDGER_OPTION = click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_LEDGER,
+    show_default=True,
+    help="The results ledger (JSON Lines; keep it in git).",
+)
+OUT_OPTION = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="images",
+    show_default=True,
+    help="Folder for the downloaded images, named by out_task_id.",
+)
+
+
+def connection_options(f: Any) -> Any:
+    for decorator in reversed(
+        [
+            click.option(
+                "--base-url",
+                envvar="AIREITER_BASE_URL",
+                default=None,
+                help="API base URL [env AIREITER_BASE_URL; default https://aireiter.com]. "
+                "The key comes from AIREITER_API_KEY.",
+            ),
+            click.option(
+                "--sandbox",
+                is_flag=True,
+                help="Use the embedded sandbox instead of the service: no key, no network.",
+            ),
+            click.option(
+                "--sandbox-task-seconds",
+                type=click.FloatRange(0.0),
+                default=1.0,
+                show_default=True,
+                help="With --sandbox: how long each task takes.",
+            ),
+            click.option(
+                "--sandbox-fail-share",
+                type=SHARE,
+                default=0.0,
+                help="With --sandbox: share of tasks that fail.",
+            ),
+        ]
+    ):
+        f = decorator(f)
+    return f
+
+
+def connection_from(opts: dict[str, Any]) -> commands.Connection:
+    return commands.Connection(
+        base_url=opts["base_url"],
+        sandbox=opts["sandbox"],
+        sandbox_task_seconds=opts["sandbox_task_seconds"],
+        sandbox_fail_share=opts["sandbox_fail_share"],
+        concurrency=opts.get("concurrency", 8),
+        rate=opts.get("rate"),
+    )
+
+
+@cli.command()
+@PATHS
+@connection_options
+@LEDGER_OPTION
+@OUT_OPTION
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Requests in flight at once.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0.01),
+    default=None,
+    help="At most this many requests per second (default: no client-side limit).",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(0.0),
+    default=2.0,
+    show_default=True,
+    help="Seconds before the first status query; grows 1.5x per query up to 30.",
+)
+@click.option(
+    "--max-tasks",
+    type=click.IntRange(0),
+    default=None,
+    help="Refuse, sending nothing, if more than this many tasks would be submitted.",
+)
+@click.option(
+    "--max-credits",
+    type=click.FloatRange(0.0),
+    default=None,
+    help="Refuse, sending nothing, if the estimate exceeds this; stop submitting if the "
+    "service's own estimates reach it.",
+)
+@click.option("--retry-failed", is_flag=True, help="Resubmit failed tasks (as <out_task_id>-r<attempt>).")
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Submit and return; a later run or 'imgbatch status --refresh' picks the tasks up.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json prints a machine-readable summary on stdout.",
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    /,
+    paths: tuple[str, ...],
+    ledger_path: Path,
+    out_dir: Path,
+    poll_interval: float,
+    max_tasks: int | None,
+    max_credits: float | None,
+    retry_failed: bool,
+    no_wait: bool,
+    fmt: str,
+    **opts: Any,
+) -> None:
+    """Submit what is new, wait, download the images, record everything in the ledger.
+
+    Exit 0 all completed, 1 some failed, 2 invalid input, 3 key or configuration,
+    4 refused by --max-tasks/--max-credits or a ledger in use, 5 service unreachable.
+    """
+    options = RunOptions(
+        out_dir=out_dir,
+        concurrency=opts["concurrency"],
+        poll_interval=poll_interval,
+        max_tasks=max_tasks,
+        max_credits=max_credits,
+        retry_failed=retry_failed,
+        wait=not no_wait,
+    )
+    ctx.exit(commands.run(paths, connection_from(opts), ledger_path, options, fmt))
+
+
+@cli.command()
+@PATHS
+@LEDGER_OPTION
+@OUT_OPTION
+@click.option(
+    "--refresh", is_flag=True, help="Ask the service about unfinished tasks once and download finished ones."
+)
+@connection_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def status(
+    ctx: click.Context,
+    /,
+    paths: tuple[str, ...],
+    ledger_path: Path,
+    out_dir: Path,
+    refresh: bool,
+    fmt: str,
+    **opts: Any,
+) -> None:
+    """What the ledger says about the manifests' tasks, per manifest."""
+    ctx.exit(commands.status(paths, connection_from(opts), ledger_path, refresh, out_dir, fmt))
 
 
 def main() -> None:

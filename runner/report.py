@@ -108,3 +108,76 @@ def plan_table(tasks: Sequence[Task], checked: Sequence[CheckedFile]) -> list[st
 
 def warning_lines(diags: Sequence[Diagnostic]) -> list[str]:
     return [d.text() for d in diags if d.severity == "warning"]
+
+
+def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
+    s = summary
+    lines = [
+        f"imgbatch: {s.planned} planned: {s.completed} completed, {s.failed} failed, "
+        f"{s.running} running, {s.not_submitted} not submitted",
+        f"imgbatch: this run: {s.submitted} submitted, {s.adopted} adopted, {s.downloads} downloaded, "
+        f"{s.credits_estimated:,.0f} credits estimated, {s.credits_used:,.0f} used, "
+        f"{s.requests} requests",
+    ]
+    if s.held_back:
+        lines.append(f"imgbatch: {s.held_back} tasks held back by --max-credits: nothing more was sent")
+    for e in s.errors[:20]:
+        lines.append(f"imgbatch: error: {e}")
+    if len(s.errors) > 20:
+        lines.append(f"imgbatch: ... and {len(s.errors) - 20} more errors")
+    if s.unresolved:
+        lines.append(
+            f"imgbatch: {s.unresolved} tasks could not be confirmed"
+            f"{' (the service was unreachable)' if s.unreachable else ''}; "
+            "rerun the same command: it asks before it submits, so nothing is paid twice"
+        )
+    lines.append(f"imgbatch: ledger {ledger}, images in {out_dir}")
+    return lines
+
+
+def status_rows(
+    tasks: Sequence[Task], checked: Sequence[CheckedFile], records: dict[str, Any]
+) -> list[dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for cf in checked:
+        if cf.manifest is not None:
+            rows[cf.manifest.name] = {
+                "manifest": cf.manifest.name,
+                "file": cf.file,
+                "tasks": 0,
+                "completed": 0,
+                "failed": 0,
+                "running": 0,
+                "not_submitted": 0,
+                "credits_used": 0,
+                "images": 0,
+            }
+    for t in tasks:
+        row = rows[t.manifest]
+        row["tasks"] += 1
+        record = records.get(t.out_task_id)
+        status = record["status"] if record else None
+        if status is None:
+            row["not_submitted"] += 1
+        elif status == "completed":
+            row["completed"] += 1
+            outputs: list[dict[str, Any]] = (record or {}).get("outputs") or []
+            row["images"] += len([o for o in outputs if o.get("path")])
+        elif status in ("failed", "rejected", "lost"):
+            row["failed"] += 1
+        else:
+            row["running"] += 1
+        if record and isinstance(record.get("credits_used"), (int, float)):
+            row["credits_used"] += record["credits_used"]
+    return list(rows.values())
+
+
+def status_table(rows: Sequence[dict[str, Any]], ledger: Any) -> list[str]:
+    headers = ("MANIFEST", "TASKS", "COMPLETED", "FAILED", "RUNNING", "NOT SUBMITTED", "CREDITS", "IMAGES")
+    keys = ("manifest", "tasks", "completed", "failed", "running", "not_submitted", "credits_used", "images")
+    table = [headers] + [
+        tuple(f"{r[k]:,}" if isinstance(r[k], (int, float)) else str(r[k]) for k in keys) for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    return [*lines, "", f"ledger: {ledger}"]

@@ -1,0 +1,202 @@
+"""The results ledger: one JSON object per task, sorted by out_task_id, keys sorted, so it
+diffs cleanly in git and a run that changes nothing leaves it byte-identical.
+
+Crash safety: every change is first appended to `<ledger>.journal` and flushed to the OS
+before the step it records is taken further (a kill -9 cannot lose a flushed write). The
+sorted file is rewritten atomically (temp file in the same folder, fsync, os.replace) from
+time to time and at the end; the next open replays a journal left behind. A lock file keeps
+two runs off one ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from runner.errors import GuardRefused, LedgerError
+
+DEFAULT_LEDGER = "imgbatch.ledger.jsonl"
+Record = dict[str, Any]
+
+
+def serialize(record: Record) -> str:
+    return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.journal_path = path.with_name(path.name + ".journal")
+        self.lock_path = path.with_name(path.name + ".lock")
+        self.records: dict[str, Record] = {}
+        self.dirty = False
+        self._journal: IO[str] | None = None
+        self._lock: IO[str] | None = None
+
+    # --- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, write: bool) -> Ledger:
+        """Read the ledger (and any journal a crashed run left). With write=True, take the lock
+        first and fold the journal into the ledger file."""
+        ledger = cls(path)
+        if write:
+            if not path.parent.is_dir():
+                raise LedgerError(
+                    f"{path}: the folder {path.parent} does not exist",
+                    hint="create it or give another --ledger",
+                )
+            ledger._acquire_lock()
+        try:
+            ledger._load()
+            if write and ledger.dirty:
+                ledger.compact()
+        except BaseException:
+            ledger.close(compact=False)
+            raise
+        return ledger
+
+    def _acquire_lock(self) -> None:
+        try:
+            f = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held until close()
+        except OSError as e:
+            raise LedgerError(f"{self.lock_path}: cannot create the lock file: {e.strerror}") from None
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise GuardRefused(
+                f"{self.path} is in use by another imgbatch run (pid {holder})",
+                hint="wait for it to finish; the lock goes away with that process",
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._lock = f
+
+    def _load(self) -> None:
+        if self.path.exists():
+            for lineno, line in enumerate(self._read_lines(self.path), 1):
+                if line.strip():
+                    self._take(self._parse(line, self.path, lineno))
+        if self.journal_path.exists():
+            lines = self._read_lines(self.journal_path)
+            for lineno, line in enumerate(lines, 1):
+                try:
+                    record = self._parse(line, self.journal_path, lineno)
+                except LedgerError:
+                    if lineno == len(lines):
+                        break  # the write a crash cut short; nothing after it was acted on
+                    raise
+                if self.records.get(record["out_task_id"]) != record:
+                    self._take(record)
+                    self.dirty = True
+            if not lines:
+                self.dirty = True  # an empty journal still needs removing
+
+    def _read_lines(self, path: Path) -> list[str]:
+        try:
+            return path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise LedgerError(
+                f"{path}: byte {e.start} is not UTF-8",
+                hint="restore the ledger from git; imgbatch will not overwrite it",
+            ) from None
+        except OSError as e:
+            raise LedgerError(f"{path}: cannot read: {e.strerror}") from None
+
+    @staticmethod
+    def _parse(line: str, path: Path, lineno: int) -> Record:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise LedgerError(
+                f"{path}:{lineno}:{e.colno}: not a ledger record ({e.msg})",
+                hint="fix or restore that line (git checkout); imgbatch will not overwrite a ledger "
+                "it cannot read",
+            ) from None
+        if (
+            not isinstance(record, dict)
+            or not isinstance(record.get("out_task_id"), str)
+            or not isinstance(record.get("status"), str)
+        ):
+            raise LedgerError(
+                f"{path}:{lineno}:1: not a ledger record (needs out_task_id and status)",
+                hint="fix or restore that line; imgbatch will not overwrite a ledger it cannot read",
+            )
+        return record
+
+    def _take(self, record: Record) -> None:
+        self.records[record["out_task_id"]] = record
+
+    # --- changing -----------------------------------------------------------------------
+
+    def get(self, out_task_id: str) -> Record | None:
+        return self.records.get(out_task_id)
+
+    def put(self, record: Record) -> None:
+        """Record a change durably before acting on it further."""
+        if self.records.get(record["out_task_id"]) == record:
+            return
+        record = json.loads(json.dumps(record))  # a snapshot: later edits by the caller don't leak
+        self.records[record["out_task_id"]] = record
+        if self._journal is None:
+            self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._journal.write(serialize(record))
+        self._journal.flush()
+        self.dirty = True
+
+    def compact(self) -> None:
+        """Rewrite the sorted ledger atomically, then drop the journal it now contains."""
+        if not self.dirty:
+            return
+        text = "".join(serialize(self.records[k]) for k in sorted(self.records))
+        atomic_write(self.path, text)
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        with contextlib.suppress(FileNotFoundError):
+            self.journal_path.unlink()
+        self.dirty = False
+
+    def close(self, *, compact: bool = True) -> None:
+        try:
+            if compact and self._lock is not None:
+                self.compact()
+        finally:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+            if self._lock is not None:
+                self._lock.close()  # releases the flock
+                self._lock = None

@@ -1,0 +1,449 @@
+"""The run: plan -> guards -> submit what is new -> poll -> download -> ledger.
+
+Every step that spends or learns something is recorded in the ledger before the next step,
+so a run can be killed at any moment and the next one resumes without a second submit:
+  * before a submit is sent, the task is recorded as `submitting`;
+  * a `submitting` task found on resume, or a submit whose answer was lost, is looked up with
+    the query endpoint first, and adopted if it exists;
+  * only a task the service says it does not know is submitted (again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from runner.client import Answer, ApiClient, Kind
+from runner.errors import GuardRefused
+from runner.ids import attempt_id
+from runner.ledger import Ledger, Record
+from runner.plan import Task
+from runner.progress import Progress
+
+COMPLETED = "completed"
+FAILED_STATES = frozenset({"failed", "rejected", "lost"})
+SUBMITTING = "submitting"
+DEFAULT_CREDITS_PER_TASK = 100  # the API page's example estimate; used until the service says more
+POLL_CAP = 30.0
+
+
+@dataclass
+class RunOptions:
+    out_dir: Path
+    concurrency: int = 8
+    poll_interval: float = 2.0
+    max_tasks: int | None = None
+    max_credits: float | None = None
+    retry_failed: bool = False
+    wait: bool = True
+    poll_once: bool = False  # query unfinished tasks once instead of waiting (status --refresh)
+    submit: bool = True  # False: only look up and finish what the ledger holds (status --refresh)
+    compact_every: float = 5.0
+
+
+@dataclass
+class Summary:
+    planned: int = 0
+    submitted: int = 0
+    adopted: int = 0
+    completed: int = 0
+    failed: int = 0
+    running: int = 0
+    not_submitted: int = 0
+    held_back: int = 0  # stopped by --max-credits during the run
+    unresolved: int = 0  # the service gave no usable answer
+    unreachable: bool = False
+    credits_estimated: float = 0
+    credits_used: float = 0
+    downloads: int = 0
+    requests: int = 0
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class Runner:
+    def __init__(
+        self, tasks: list[Task], ledger: Ledger, client: ApiClient, options: RunOptions, progress: Progress
+    ) -> None:
+        self.tasks = tasks
+        self.ledger = ledger
+        self.client = client
+        self.opts = options
+        self.progress = progress
+        self.summary = Summary(planned=len(tasks))
+        self.rng = random.Random()
+        self.credit_estimate = self._highest_estimate_seen()
+        self.committed_credits = 0.0
+
+    # --- deciding what to do ------------------------------------------------------------
+
+    def _highest_estimate_seen(self) -> float:
+        seen = [r.get("estimated_credits") for r in self.ledger.records.values()]
+        numbers = [float(x) for x in seen if isinstance(x, (int, float)) and not isinstance(x, bool)]
+        return max([DEFAULT_CREDITS_PER_TASK, *numbers])
+
+    def _needs_submit(self, task: Task) -> bool:
+        record = self.ledger.get(task.out_task_id)
+        if record is None:
+            return True
+        return self.opts.retry_failed and record["status"] in FAILED_STATES
+
+    def check_guards(self) -> list[Task]:
+        """The tasks this run would submit; refuses, sending nothing, past a limit."""
+        new = [t for t in self.tasks if self._needs_submit(t)] if self.opts.submit else []
+        estimate = len(new) * self.credit_estimate
+        limits = []
+        if self.opts.max_tasks is not None and len(new) > self.opts.max_tasks:
+            limits.append(f"--max-tasks {self.opts.max_tasks}")
+        if self.opts.max_credits is not None and estimate > self.opts.max_credits:
+            limits.append(f"--max-credits {self.opts.max_credits:g}")
+        if limits:
+            raise GuardRefused(
+                f"this run would submit {len(new)} tasks, about {estimate:,.0f} credits at "
+                f"{self.credit_estimate:,.0f} a task, over {' and '.join(limits)}; nothing was sent",
+                hint="raise the limit, or run fewer manifests ('imgbatch plan' lists the tasks)",
+            )
+        return new
+
+    # --- the run ------------------------------------------------------------------------
+
+    async def run(self) -> Summary:
+        self.check_guards()
+        self.opts.out_dir.mkdir(parents=True, exist_ok=True)
+        counts = self.progress.counts
+        counts.planned = len(self.tasks)
+        work = []
+        for task in self.tasks:
+            record = self.ledger.get(task.out_task_id)
+            if record is not None and record["status"] == COMPLETED and self._downloaded(record):
+                counts.done += 1
+            elif (
+                record is not None
+                and record["status"] in FAILED_STATES
+                and not (self.opts.retry_failed and self.opts.submit)
+            ):
+                counts.failed += 1
+            else:
+                counts.queued += 1
+                work.append(task)
+        if not work:
+            self._finish()
+            return self.summary
+        self.progress.start()
+        compactor = asyncio.create_task(self._compact_periodically())
+        try:
+            await asyncio.gather(*(self._process(t) for t in work))
+        finally:
+            compactor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await compactor
+            self.ledger.compact()
+            self.progress.stop()
+        self._finish()
+        return self.summary
+
+    def _finish(self) -> None:
+        s = self.summary
+        s.requests = self.client.requests
+        s.completed = s.failed = s.running = s.not_submitted = 0
+        for task in self.tasks:
+            record = self.ledger.get(task.out_task_id)
+            status = record["status"] if record else None
+            if status is None:
+                s.not_submitted += 1
+            elif status == COMPLETED and self._downloaded(record):
+                s.completed += 1
+            elif status in FAILED_STATES:
+                s.failed += 1
+            else:
+                s.running += 1
+
+    async def _compact_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.opts.compact_every)
+            self.ledger.compact()
+            self.progress.update()
+
+    async def _process(self, task: Task) -> None:
+        counts = self.progress.counts
+        try:
+            record = await self._ensure_submitted(task)
+            if record is None or record["status"] == SUBMITTING:
+                return
+            counts.running += 1
+            self.progress.update()
+            follow = self.opts.wait or self.opts.poll_once
+            if follow and record["status"] not in FAILED_STATES:
+                record = await self._poll(record)
+            if record["status"] == COMPLETED and follow:
+                record = await self._download(record)
+            counts.running -= 1
+            if record["status"] == COMPLETED and self._downloaded(record):
+                counts.done += 1
+            elif record["status"] in FAILED_STATES:
+                counts.failed += 1
+                self.progress.note(f"{record['out_task_id']} {record['status']}: {record.get('error')}")
+        finally:
+            counts.queued -= 1
+            self.progress.update()
+
+    # --- submit, or find out ------------------------------------------------------------
+
+    async def _ensure_submitted(self, task: Task) -> Record | None:
+        record = self.ledger.get(task.out_task_id)
+        if record is not None and record["status"] == SUBMITTING:
+            return await self._resolve(record, task)
+        if self._needs_submit(task) and self.opts.submit:
+            attempt = int(record.get("attempt", 1)) + 1 if record else 1
+            return await self._submit(task, attempt)
+        return record
+
+    def _reserve_credits(self) -> bool:
+        if self.opts.max_credits is None:
+            return True
+        if self.committed_credits + self.credit_estimate > self.opts.max_credits:
+            return False
+        self.committed_credits += self.credit_estimate
+        return True
+
+    async def _submit(self, task: Task, attempt: int) -> Record | None:
+        if self.summary.unreachable:
+            return None
+        if not self._reserve_credits():
+            self.summary.held_back += 1
+            return None
+        record = _new_record(task, attempt)
+        self.ledger.put(record)  # the intent, before anything is sent
+        answer = await self.client.submit(_submit_body(task, record["submit_id"]))
+        if answer.kind is Kind.OK and answer.data is not None:
+            self.summary.submitted += 1
+            self.progress.counts.submitted += 1
+            return self._accept(record, answer.data)
+        # Not a clean acceptance: the task may exist all the same. Ask before anything else.
+        return await self._resolve(record, task, after=answer)
+
+    async def _resolve(self, record: Record, task: Task, after: Answer | None = None) -> Record | None:
+        found = await self.client.query(record["submit_id"])
+        if found.kind is Kind.OK and found.data is not None:
+            self.summary.adopted += 1
+            return self._accept(record, found.data)
+        if found.kind is Kind.NOT_FOUND:
+            if after is not None and after.kind is Kind.REJECTED:
+                record = {**record, "status": "rejected", "error": after.message}
+                self.ledger.put(record)
+                return record
+            if after is None and not self.opts.submit:
+                return None  # never reached the service; `imgbatch run` submits it
+            if after is None:
+                # An interrupted run recorded the intent but the service never got it.
+                self.ledger.put({**record, "status": SUBMITTING})
+                answer = await self.client.submit(_submit_body(task, record["submit_id"]))
+                if answer.kind is Kind.OK and answer.data is not None:
+                    self.summary.submitted += 1
+                    self.progress.counts.submitted += 1
+                    return self._accept(record, answer.data)
+                return await self._resolve(record, task, after=answer)
+            # The submit failed in a way that proves nothing; the task does not exist. Leave it
+            # `submitting`: the next run asks again and submits then, never blindly now.
+            self._unresolved(record, after.message)
+            return None
+        self._unresolved(record, found.message, unreachable=found.unreachable)
+        return None
+
+    def _unresolved(self, record: Record, message: str, *, unreachable: bool = False) -> None:
+        self.summary.unresolved += 1
+        self.summary.unreachable |= unreachable
+        self.summary.errors.append(f"{record['out_task_id']}: {message}")
+
+    def _accept(self, record: Record, data: dict[str, Any]) -> Record:
+        record = _merge_answer(record, data)
+        estimate = record.get("estimated_credits")
+        if isinstance(estimate, (int, float)) and not isinstance(estimate, bool):
+            self.summary.credits_estimated += estimate
+            self.progress.counts.credits += estimate
+            if estimate > self.credit_estimate:
+                # The service prices higher than assumed: later reservations use its figure.
+                self.committed_credits += estimate - self.credit_estimate
+                self.credit_estimate = float(estimate)
+        self.ledger.put(record)
+        return record
+
+    # --- wait ---------------------------------------------------------------------------
+
+    async def _poll(self, record: Record) -> Record:
+        interval = self.opts.poll_interval
+        first = True
+        while record["status"] != COMPLETED and record["status"] not in FAILED_STATES:
+            if self.opts.poll_once and not first:
+                break
+            if not (self.opts.poll_once and first):
+                await asyncio.sleep(interval * (0.8 + 0.4 * self.rng.random()))
+                interval = min(POLL_CAP, interval * 1.5)
+            first = False
+            answer = await self.client.query(record["submit_id"])
+            if answer.kind is Kind.OK and answer.data is not None:
+                record = _merge_answer(record, answer.data)
+                self.ledger.put(record)
+            elif answer.kind is Kind.NOT_FOUND:
+                record = {
+                    **record,
+                    "status": "lost",
+                    "error": "the service no longer knows this task; --retry-failed resubmits it",
+                }
+                self.ledger.put(record)
+            else:
+                self._unresolved(record, answer.message, unreachable=answer.unreachable)
+                return record
+        if record["status"] == COMPLETED and record.get("credits_used") is not None:
+            self.summary.credits_used += float(record["credits_used"] or 0)
+        return record
+
+    # --- download -----------------------------------------------------------------------
+
+    def _downloaded(self, record: Record | None) -> bool:
+        outputs = (record or {}).get("outputs") or []
+        return bool(outputs) and all(
+            o.get("path") and self._resolve_path(o["path"]).is_file() for o in outputs
+        )
+
+    def _resolve_path(self, stored: str) -> Path:
+        p = Path(stored)
+        return p if p.is_absolute() else self.ledger.path.parent / p
+
+    async def _download(self, record: Record) -> Record:
+        outputs = [dict(o) for o in record.get("outputs") or []]
+        if not outputs:
+            return {**record, "error": "completed without any output"}
+        for i, out in enumerate(outputs):
+            if out.get("path") and self._resolve_path(out["path"]).is_file():
+                continue
+            error = await self._fetch_one(record, i, out)
+            if error:
+                self.summary.errors.append(f"{record['out_task_id']}: {error}")
+                record = {**record, "outputs": outputs, "error": error}
+                self.ledger.put(record)
+                return record
+        record = {**record, "outputs": outputs, "error": None}
+        self.ledger.put(record)
+        return record
+
+    async def _fetch_one(self, record: Record, index: int, out: dict[str, Any]) -> str:
+        url = out.get("url")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return f"output {index} has no usable url"
+        stem = record["out_task_id"] + (f"-{index}" if index else "")
+        part = self.opts.out_dir / f".{stem}.part"
+        try:
+            error = await self.client.download(url, part)
+            if error:
+                return error
+            digest = _sha256(part)
+            try:
+                with Image.open(part) as img:
+                    width, height, fmt = img.width, img.height, (img.format or "png").lower()
+            except (OSError, Image.DecompressionBombError) as e:
+                return f"GET {url}: not an image ({' '.join(str(e).split())[:100]})"
+            final = self.opts.out_dir / f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
+            os.replace(part, final)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+        out.update(
+            path=_relative_to(final, self.ledger.path.parent), sha256=digest, width=width, height=height
+        )
+        self.summary.downloads += 1
+        planned = record.get("pixels")
+        if planned and [width, height] != list(planned):
+            self._warn(
+                f"{record['out_task_id']}: delivered {width}x{height}, the plan said "
+                f"{planned[0]}x{planned[1]}"
+            )
+        return ""
+
+    def _warn(self, message: str) -> None:
+        self.summary.warnings.append(message)
+        self.progress.note(f"warning: {message}")
+
+
+def _new_record(task: Task, attempt: int) -> Record:
+    record: Record = {
+        "out_task_id": task.out_task_id,
+        "manifest": task.manifest,
+        "prompt_id": task.prompt_id,
+        "params": task.params,
+        "pixels": list(task.pixels),
+        "size": task.size,
+        "repeat_index": task.repeat_index,
+        "status": SUBMITTING,
+        "attempt": attempt,
+        "submit_id": attempt_id(task.out_task_id, attempt),
+        "task_id": None,
+        "estimated_credits": None,
+        "credits_used": None,
+        "created_at": None,
+        "completed_at": None,
+        "outputs": [],
+        "error": None,
+    }
+    if task.metadata is not None:
+        record["metadata"] = task.metadata
+    if task.callback_url is not None:
+        record["callback_url"] = task.callback_url
+    return record
+
+
+def _submit_body(task: Task, submit_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": "gpt_image_2", "params": task.params, "out_task_id": submit_id}
+    if task.metadata is not None:
+        body["metadata"] = task.metadata
+    if task.callback_url is not None:
+        body["callback_url"] = task.callback_url
+    return body
+
+
+def _merge_answer(record: Record, data: dict[str, Any]) -> Record:
+    """Fold what the service said into the record; unknown statuses are kept as said."""
+    merged = dict(record)
+    status = data.get("status")
+    merged["status"] = status if isinstance(status, str) and status else "pending"
+    for key in ("task_id", "estimated_credits", "credits_used", "created_at", "completed_at"):
+        if data.get(key) is not None:
+            merged[key] = data[key]
+    if merged["status"] == "failed":
+        merged["error"] = str(data.get("error") or data.get("message") or "failed upstream")
+    output = data.get("output")
+    if merged["status"] == COMPLETED and isinstance(output, list):
+        known = {o.get("url"): o for o in merged.get("outputs") or []}
+        merged["outputs"] = [
+            known.get(o.get("url"))
+            or {"url": o.get("url"), "path": None, "sha256": None, "width": None, "height": None}
+            for o in output
+            if isinstance(o, dict)
+        ]
+    return merged
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _relative_to(path: Path, base: Path) -> str:
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:
+        return str(path.resolve())
