@@ -14,7 +14,7 @@ import click
 import httpx
 
 from runner import report
-from runner.client import ApiClient
+from runner.client import ApiClient, RetryPolicy
 from runner.errors import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -118,6 +118,7 @@ class Connection:
     sandbox_fail_share: float = 0.0
     concurrency: int = 8
     rate: float | None = None
+    retry: RetryPolicy | None = None
 
 
 def make_client(conn: Connection, transport: httpx.AsyncBaseTransport | None = None) -> ApiClient:
@@ -134,6 +135,7 @@ def make_client(conn: Connection, transport: httpx.AsyncBaseTransport | None = N
             transport=transport or SandboxTransport(sandbox),
             concurrency=conn.concurrency,
             rate=conn.rate,
+            retry=conn.retry,
         )
     key = os.environ.get(API_KEY_ENV, "").strip()
     if not key:
@@ -143,7 +145,9 @@ def make_client(conn: Connection, transport: httpx.AsyncBaseTransport | None = N
         )
     base = conn.base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     url = _checked_base_url(base)
-    return ApiClient(url, key, transport=transport, concurrency=conn.concurrency, rate=conn.rate)
+    return ApiClient(
+        url, key, transport=transport, concurrency=conn.concurrency, rate=conn.rate, retry=conn.retry
+    )
 
 
 def _checked_base_url(base: str) -> str:

@@ -33,6 +33,7 @@ FAILED_STATES = frozenset({"failed", "rejected", "lost"})
 SUBMITTING = "submitting"
 DEFAULT_CREDITS_PER_TASK = 100  # the API page's example estimate; used until the service says more
 POLL_CAP = 30.0
+MAX_SUBMIT_ROUNDS = 3  # submits of one id in one run, each only after the service denied knowing it
 
 
 @dataclass
@@ -85,6 +86,8 @@ class Runner:
         self.rng = random.Random()
         self.credit_estimate = self._highest_estimate_seen()
         self.committed_credits = 0.0
+        self.price_known = False
+        self.probe_lock = asyncio.Lock()
 
     # --- deciding what to do ------------------------------------------------------------
 
@@ -218,6 +221,17 @@ class Runner:
         return True
 
     async def _submit(self, task: Task, attempt: int) -> Record | None:
+        if self.opts.max_credits is not None and not self.price_known:
+            # The first submit goes alone: its answer tells the real price before others spend.
+            async with self.probe_lock:
+                if not self.price_known:
+                    try:
+                        return await self._submit_now(task, attempt)
+                    finally:
+                        self.price_known = True
+        return await self._submit_now(task, attempt)
+
+    async def _submit_now(self, task: Task, attempt: int) -> Record | None:
         if self.summary.unreachable:
             return None
         if not self._reserve_credits():
@@ -225,41 +239,44 @@ class Runner:
             return None
         record = _new_record(task, attempt)
         self.ledger.put(record)  # the intent, before anything is sent
+        return await self._send(record, task, rounds=0)
+
+    async def _send(self, record: Record, task: Task, rounds: int) -> Record | None:
         answer = await self.client.submit(_submit_body(task, record["submit_id"]))
         if answer.kind is Kind.OK and answer.data is not None:
             self.summary.submitted += 1
             self.progress.counts.submitted += 1
             return self._accept(record, answer.data)
         # Not a clean acceptance: the task may exist all the same. Ask before anything else.
-        return await self._resolve(record, task, after=answer)
+        return await self._resolve(record, task, after=answer, rounds=rounds)
 
-    async def _resolve(self, record: Record, task: Task, after: Answer | None = None) -> Record | None:
+    async def _resolve(
+        self, record: Record, task: Task, after: Answer | None = None, rounds: int = 0
+    ) -> Record | None:
+        if after is not None and after.kind is Kind.UNKNOWN:
+            await self.client.sleep(self.client.retry.delay(1, self.rng))  # let a slow submit land
         found = await self.client.query(record["submit_id"])
         if found.kind is Kind.OK and found.data is not None:
             self.summary.adopted += 1
             return self._accept(record, found.data)
-        if found.kind is Kind.NOT_FOUND:
-            if after is not None and after.kind is Kind.REJECTED:
-                record = {**record, "status": "rejected", "error": after.message}
-                self.ledger.put(record)
-                return record
-            if after is None and not self.opts.submit:
-                return None  # never reached the service; `imgbatch run` submits it
-            if after is None:
-                # An interrupted run recorded the intent but the service never got it.
-                self.ledger.put({**record, "status": SUBMITTING})
-                answer = await self.client.submit(_submit_body(task, record["submit_id"]))
-                if answer.kind is Kind.OK and answer.data is not None:
-                    self.summary.submitted += 1
-                    self.progress.counts.submitted += 1
-                    return self._accept(record, answer.data)
-                return await self._resolve(record, task, after=answer)
-            # The submit failed in a way that proves nothing; the task does not exist. Leave it
-            # `submitting`: the next run asks again and submits then, never blindly now.
-            self._unresolved(record, after.message)
+        if found.kind is not Kind.NOT_FOUND:
+            self._unresolved(record, found.message, unreachable=found.unreachable)
             return None
-        self._unresolved(record, found.message, unreachable=found.unreachable)
-        return None
+        # The service does not know the task: the submit never took effect.
+        if after is not None and after.kind is Kind.REJECTED:
+            record = {**record, "status": "rejected", "error": after.message}
+            self.ledger.put(record)
+            return record
+        if not self.opts.submit:
+            return None  # `imgbatch run` submits it
+        if rounds >= MAX_SUBMIT_ROUNDS:
+            self._unresolved(
+                record,
+                after.message if after else "not submitted",
+                unreachable=bool(after and after.unreachable),
+            )
+            return None
+        return await self._send(record, task, rounds + 1)
 
     def _unresolved(self, record: Record, message: str, *, unreachable: bool = False) -> None:
         self.summary.unresolved += 1
