@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from runner import __version__, commands
+from runner.client import RetryPolicy
 from runner.errors import ImgbatchError
 from runner.ledger import DEFAULT_LEDGER
 from runner.run import RunOptions
@@ -233,6 +234,13 @@ def connection_options(f: Any) -> Any:
                 default=0.0,
                 help="With --sandbox: share of tasks that fail.",
             ),
+            click.option(
+                "--retries",
+                type=click.IntRange(1, 20),
+                default=6,
+                show_default=True,
+                help="Attempts per request on 429, 5xx, timeouts and connection errors.",
+            ),
         ]
     ):
         f = decorator(f)
@@ -247,6 +255,7 @@ def connection_from(opts: dict[str, Any]) -> commands.Connection:
         sandbox_fail_share=opts["sandbox_fail_share"],
         concurrency=opts.get("concurrency", 8),
         rate=opts.get("rate"),
+        retry=RetryPolicy(attempts=opts["retries"]),
     )
 
 
@@ -322,6 +331,11 @@ def run(
     Exit 0 all completed, 1 some failed, 2 invalid input, 3 key or configuration,
     4 refused by --max-tasks/--max-credits or a ledger in use, 5 service unreachable.
     """
+    if no_wait and opts["sandbox"]:
+        raise click.UsageError(
+            "--no-wait needs a sandbox that outlives this run: start "
+            "'imgbatch sandbox' and pass its URL as --base-url"
+        )
     options = RunOptions(
         out_dir=out_dir,
         concurrency=opts["concurrency"],
@@ -355,6 +369,11 @@ def status(
     **opts: Any,
 ) -> None:
     """What the ledger says about the manifests' tasks, per manifest."""
+    if refresh and opts["sandbox"]:
+        raise click.UsageError(
+            "--refresh needs a sandbox that outlives a run: start "
+            "'imgbatch sandbox' and pass its URL as --base-url"
+        )
     ctx.exit(commands.status(paths, connection_from(opts), ledger_path, refresh, out_dir, fmt))
 
 

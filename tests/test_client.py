@@ -18,12 +18,14 @@ Script = list[Callable[[httpx.Request], httpx.Response]]
 
 
 def ok(data: dict[str, Any] | None = None) -> Callable[[httpx.Request], httpx.Response]:
-    return lambda r: httpx.Response(200, json={"statusCode": 200, "message": "",
-                                               "data": data or {"status": "pending"}})
+    return lambda r: httpx.Response(
+        200, json={"statusCode": 200, "message": "", "data": data or {"status": "pending"}}
+    )
 
 
-def status(code: int, headers: dict[str, str] | None = None, envelope: int | None = None
-           ) -> Callable[[httpx.Request], httpx.Response]:
+def status(
+    code: int, headers: dict[str, str] | None = None, envelope: int | None = None
+) -> Callable[[httpx.Request], httpx.Response]:
     body = {"statusCode": envelope or code, "message": f"m{code}", "data": None}
     return lambda r: httpx.Response(code, json=body, headers=headers)
 
@@ -49,9 +51,14 @@ class Harness:
         self.sleeps.append(seconds)
 
     def client(self, attempts: int = 4) -> ApiClient:
-        return ApiClient("http://api.test", SECRET, transport=httpx.MockTransport(self.handler),
-                         retry=RetryPolicy(attempts=attempts, base=0.01, cap=0.05), sleep=self.sleep,
-                         seed=1)
+        return ApiClient(
+            "http://api.test",
+            SECRET,
+            transport=httpx.MockTransport(self.handler),
+            retry=RetryPolicy(attempts=attempts, base=0.01, cap=0.05),
+            sleep=self.sleep,
+            seed=1,
+        )
 
 
 def call(h: Harness, what: str, attempts: int = 4) -> Any:
@@ -75,9 +82,13 @@ def test_429_is_retried_honouring_retry_after_even_for_a_submit() -> None:
 
 
 def test_a_submit_with_an_unknown_outcome_is_never_resent() -> None:
-    for failure in (status(502), status(200, envelope=500), raises(httpx.ReadTimeout),
-                    raises(httpx.RemoteProtocolError),
-                    lambda r: httpx.Response(200, content=b'{"statusCode": 2')):
+    for failure in (
+        status(502),
+        status(200, envelope=500),
+        raises(httpx.ReadTimeout),
+        raises(httpx.RemoteProtocolError),
+        lambda r: httpx.Response(200, content=b'{"statusCode": 2'),
+    ):
         h = Harness([failure, ok()])
         assert call(h, "submit").kind is Kind.UNKNOWN
         assert len(h.seen) == 1
@@ -90,8 +101,14 @@ def test_a_submit_that_never_connected_is_retried() -> None:
 
 
 def test_queries_retry_5xx_timeouts_and_broken_bodies_within_a_budget() -> None:
-    h = Harness([status(503), raises(httpx.ReadTimeout), lambda r: httpx.Response(200, content=b"<html>"),
-                 ok({"status": "completed"})])
+    h = Harness(
+        [
+            status(503),
+            raises(httpx.ReadTimeout),
+            lambda r: httpx.Response(200, content=b"<html>"),
+            ok({"status": "completed"}),
+        ]
+    )
     assert call(h, "query").data == {"status": "completed"}
     assert len(h.sleeps) == 3
     h = Harness([status(500)] * 3)
@@ -142,5 +159,5 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
     rng = random.Random(0)
     delays = [[policy.delay(a, rng) for _ in range(200)] for a in range(1, 6)]
     for a, ds in enumerate(delays, 1):
-        assert 0 <= min(ds) and max(ds) <= min(8.0, 2**a)
+        assert min(ds) >= 0 and max(ds) <= min(8.0, 2**a)
         assert max(ds) > 0.8 * min(8.0, 2**a)  # the whole range is used

@@ -35,8 +35,14 @@ prompts:
 class World:
     """A manifest, a sandbox and a ledger in a temp folder; runs imgbatch in process."""
 
-    def __init__(self, tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-                 manifest: str = MANIFEST, **sandbox: Any) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        manifest: str = MANIFEST,
+        **sandbox: Any,
+    ) -> None:
         self.tmp = tmp
         self.manifest = tmp / "shots.yaml"
         self.manifest.write_text(manifest, encoding="utf-8")
@@ -50,15 +56,23 @@ class World:
         opts = RunOptions(out_dir=self.out, poll_interval=0.01, compact_every=0.05, **options)
         conn = commands.Connection(base_url=IN_PROCESS_URL, sandbox=False, retry=FAST)
         self.capsys.readouterr()
-        code = commands.run([str(self.manifest)], conn, self.ledger, opts, "json",
-                            transport=SandboxTransport(self.sandbox))
+        code = commands.run(
+            [str(self.manifest)], conn, self.ledger, opts, "json", transport=SandboxTransport(self.sandbox)
+        )
         return code, json.loads(self.capsys.readouterr().out)
 
     def status(self, refresh: bool = False) -> tuple[int, dict[str, Any]]:
         conn = commands.Connection(base_url=IN_PROCESS_URL, sandbox=False, retry=FAST)
         self.capsys.readouterr()
-        code = commands.status([str(self.manifest)], conn, self.ledger, refresh, self.out, "json",
-                               transport=SandboxTransport(self.sandbox))
+        code = commands.status(
+            [str(self.manifest)],
+            conn,
+            self.ledger,
+            refresh,
+            self.out,
+            "json",
+            transport=SandboxTransport(self.sandbox),
+        )
         return code, json.loads(self.capsys.readouterr().out)
 
     def records(self) -> list[dict[str, Any]]:
@@ -66,8 +80,9 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-          ) -> Callable[..., World]:
+def world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., World]:
     return lambda **kw: World(tmp_path, monkeypatch, capsys, **kw)
 
 
@@ -108,11 +123,22 @@ def test_a_rerun_of_a_finished_manifest_sends_nothing_and_changes_no_byte(
 
 
 def test_every_fault_knob_on_never_submits_twice_and_ends_complete(world: Callable[..., World]) -> None:
-    manifest = MANIFEST.replace("sizes: ['1:1@1K', '16:9@1K']",
-                                "sizes: ['1:1@1K', '16:9@1K', '4:3@1K', '2048x2048']")
-    w = world(manifest=manifest, seed=7, faults=Faults(
-        latency=0.001, rate_limit=400, error_share=0.15, lost_submit_share=0.2,
-        malformed_share=0.1, envelope_error_share=0.1, fail_share=0.2))
+    manifest = MANIFEST.replace(
+        "sizes: ['1:1@1K', '16:9@1K']", "sizes: ['1:1@1K', '16:9@1K', '4:3@1K', '2048x2048']"
+    )
+    w = world(
+        manifest=manifest,
+        seed=7,
+        faults=Faults(
+            latency=0.001,
+            rate_limit=400,
+            error_share=0.15,
+            lost_submit_share=0.2,
+            malformed_share=0.1,
+            envelope_error_share=0.1,
+            fail_share=0.2,
+        ),
+    )
     codes, adopted = [], 0
     for _ in range(6):
         code, summary = w.run()
@@ -242,7 +268,9 @@ def test_a_torn_journal_line_is_ignored_and_the_rest_replayed(world: Callable[..
     w.run(wait=False)
     journal = w.ledger.with_name(w.ledger.name + ".journal")
     record = w.records()[0]
-    journal.write_text(json.dumps({**record, "status": "processing"}) + "\n" + '{"out_task_id": "x', encoding="utf-8")
+    journal.write_text(
+        json.dumps({**record, "status": "processing"}) + "\n" + '{"out_task_id": "x', encoding="utf-8"
+    )
     ledger = Ledger.open(w.ledger, write=True)
     try:
         assert ledger.get(record["out_task_id"])["status"] == "processing"  # type: ignore[index]

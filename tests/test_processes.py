@@ -1,0 +1,202 @@
+"""Tests where a real process matters: kill -9 mid-run against a sandbox server on loopback,
+and the API key never showing up in any output or file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import ROOT
+
+KEY = "sk-live-9c4f2e1a7b3d5e6f"
+MANIFEST = """\
+version: 1
+name: crash
+sizes: ['1:1@1K', '4:3@1K', '3:4@1K']
+prompts:
+""" + "".join(f"  - {{id: p{i}, prompt: subject {i}}}\n" for i in range(5))
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "sandbox",
+            "--port",
+            "0",
+            "--token",
+            KEY,
+            "--task-seconds",
+            "0.8",
+            "--latency",
+            "0.02",
+            "--lost-submit-share",
+            "0.15",
+            "--error-share",
+            "0.05",
+            "--seed",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def imgbatch(tmp: Path, url: str, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "runner",
+        "run",
+        "--base-url",
+        url,
+        "--ledger",
+        str(tmp / "ledger.jsonl"),
+        "--out",
+        str(tmp / "images"),
+        "--poll-interval",
+        "0.1",
+        "--concurrency",
+        "4",
+        *extra,
+        str(tmp / "m.yaml"),
+    ]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "AIREITER_API_KEY": KEY, "PYTHONUNBUFFERED": "1"}
+
+
+def test_kill_9_at_several_moments_then_rerun_submits_nothing_twice(tmp_path: Path, server: str) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    ledger = tmp_path / "ledger.jsonl"
+    for delay in (0.5, 0.9, 1.3, 1.8, 2.6):
+        proc = subprocess.Popen(
+            imgbatch(tmp_path, server),
+            env=env(),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        if ledger.exists():  # never half-written: every line is a whole record
+            for line in ledger.read_text(encoding="utf-8").splitlines():
+                assert json.loads(line)["out_task_id"]
+    final = subprocess.run(
+        imgbatch(tmp_path, server), env=env(), cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert final.returncode == 0, final.stderr
+    stats = httpx.get(f"{server}/sandbox/stats").json()
+    assert stats["submitted_twice"] == []
+    assert stats["tasks"] == 15
+    records = [json.loads(x) for x in ledger.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 15 and all(r["status"] == "completed" for r in records)
+    for r in records:
+        assert (ledger.parent / r["outputs"][0]["path"]).is_file()
+    again = subprocess.run(
+        imgbatch(tmp_path, server), env=env(), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert again.returncode == 0 and "0 requests" in again.stderr
+
+
+def test_two_runs_on_one_ledger_at_once(tmp_path: Path, server: str) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    first = subprocess.Popen(
+        imgbatch(tmp_path, server),
+        env=env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)
+    second = subprocess.run(
+        imgbatch(tmp_path, server), env=env(), cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    first.wait(timeout=120)
+    assert first.returncode == 0
+    assert second.returncode == 4
+    assert "is in use by another imgbatch run" in second.stderr
+    assert httpx.get(f"{server}/sandbox/stats").json()["submitted_twice"] == []
+
+
+def all_text_under(folder: Path) -> str:
+    return "\n".join(p.read_bytes().decode("latin-1") for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_key_appears_in_no_output_and_no_file(tmp_path: Path, server: str) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    outputs = []
+    for extra in (
+        [],
+        ["--format", "json"],
+        ["--base-url", "http://127.0.0.1:9", "--retries", "1"],
+        ["--base-url", "not a url"],
+    ):
+        proc = subprocess.run(
+            imgbatch(tmp_path, server, *extra),
+            env=env(),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        outputs += [proc.stdout, proc.stderr]
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    wrong = subprocess.run(
+        imgbatch(tmp_path / "w", server),
+        env={**env(), "AIREITER_API_KEY": KEY[::-1]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert wrong.returncode == 3 and "refused" in wrong.stderr
+    outputs += [wrong.stdout, wrong.stderr]
+    status = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "status",
+            "--refresh",
+            "--base-url",
+            server,
+            "--ledger",
+            str(tmp_path / "ledger.jsonl"),
+            str(tmp_path / "m.yaml"),
+        ],
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    outputs += [status.stdout, status.stderr]
+    assert (tmp_path / "ledger.jsonl").exists()
+    for text in [*outputs, all_text_under(tmp_path)]:
+        assert KEY not in text and KEY[::-1] not in text
