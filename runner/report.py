@@ -114,7 +114,7 @@ def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
     s = summary
     lines = [
         f"imgbatch: {s.planned} planned: {s.completed} completed, {s.failed} failed, "
-        f"{s.running} running, {s.not_submitted} not submitted",
+        f"{s.running} running, {s.unconfirmed} unconfirmed, {s.not_submitted} not submitted",
         f"imgbatch: this run: {s.submitted} submitted, {s.adopted} adopted, {s.downloads} downloaded, "
         f"{s.credits_estimated:,.0f} credits estimated, {s.credits_used:,.0f} used, "
         f"{s.requests} requests",

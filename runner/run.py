@@ -58,6 +58,7 @@ class Summary:
     completed: int = 0
     failed: int = 0
     running: int = 0
+    unconfirmed: int = 0  # recorded as `submitting`: the next run asks the service first
     not_submitted: int = 0
     held_back: int = 0  # stopped by --max-credits during the run
     unresolved: int = 0  # the service gave no usable answer
@@ -159,7 +160,7 @@ class Runner:
     def _finish(self) -> None:
         s = self.summary
         s.requests = self.client.requests
-        s.completed = s.failed = s.running = s.not_submitted = 0
+        s.completed = s.failed = s.running = s.unconfirmed = s.not_submitted = 0
         for task in self.tasks:
             record = self.ledger.get(task.out_task_id)
             status = record["status"] if record else None
@@ -169,6 +170,8 @@ class Runner:
                 s.completed += 1
             elif status in FAILED_STATES:
                 s.failed += 1
+            elif status == SUBMITTING:
+                s.unconfirmed += 1
             else:
                 s.running += 1
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from runner.sandbox.images import color_for, png
+from runner.sandbox.images import png
 from runner.schema import size_table
 
 SUBMIT_PATH = "/api/openapi/submit"
@@ -278,7 +278,7 @@ class Sandbox:
         task = self.by_task_id.get(task_id)
         if task is None or name != "0.png" or self.clock() - task.created < self.task_seconds:
             return SandboxResponse(404, b"not found", {"content-type": "text/plain"})
-        data = png(*task.pixels, color_for(task.out_task_id))
+        data = png(*task.pixels, task.out_task_id)
         return SandboxResponse(200, data, {"content-type": "image/png"})
 
 
