@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +43,26 @@ def loopback(sandbox: Sandbox) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def sandbox_process(*args: str) -> Iterator[str]:
+    """`imgbatch sandbox --port 0 ARGS` as a real process; yields the base URL it prints."""
+    from tests.helpers import ROOT
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", "sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 __all__ = ["IN_PROCESS_URL", "FakeClock", "loopback"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import ROOT
+from tests.sandbox_util import sandbox_process
 
 KEY = "sk-live-9c4f2e1a7b3d5e6f"
 MANIFEST = """\
@@ -28,39 +28,21 @@ prompts:
 
 @pytest.fixture
 def server() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "sandbox",
-            "--port",
-            "0",
-            "--token",
-            KEY,
-            "--task-seconds",
-            "0.8",
-            "--latency",
-            "0.02",
-            "--lost-submit-share",
-            "0.15",
-            "--error-share",
-            "0.05",
-            "--seed",
-            "3",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    url = proc.stdout.readline().strip()
-    try:
+    with sandbox_process(
+        "--token",
+        KEY,
+        "--task-seconds",
+        "0.8",
+        "--latency",
+        "0.02",
+        "--lost-submit-share",
+        "0.15",
+        "--error-share",
+        "0.05",
+        "--seed",
+        "3",
+    ) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def imgbatch(tmp: Path, url: str, *extra: str) -> list[str]:

@@ -19,7 +19,7 @@ from runner.sandbox import core as sandbox_core
 from runner.sandbox.transport import SandboxTransport
 from runner.schema import size_table
 from tests.helpers import ROOT
-from tests.sandbox_util import IN_PROCESS_URL, FakeClock, loopback
+from tests.sandbox_util import IN_PROCESS_URL, FakeClock, loopback, sandbox_process
 
 AUTH = {"authorization": "Bearer secret-token"}
 
@@ -246,45 +246,17 @@ def test_the_sandbox_bounds_agree_with_the_schema() -> None:
 
 
 def test_the_sandbox_command_serves_on_loopback_and_prints_its_url() -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "runner",
-            "sandbox",
-            "--port",
-            "0",
-            "--token",
-            "tok",
-            "--task-seconds",
-            "0",
-            "--error-share",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
+    auth = {"authorization": "Bearer tok"}
+    with sandbox_process("--token", "tok", "--task-seconds", "0", "--error-share", "0") as url:
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
-        r = httpx.post(
-            f"{url}/api/openapi/submit",
-            headers={"authorization": "Bearer tok"},
-            json={"model": "gpt_image_2", "params": {"prompt": "p"}, "out_task_id": "a"},
-        )
+        body = {"model": "gpt_image_2", "params": {"prompt": "p"}, "out_task_id": "a"}
+        r = httpx.post(f"{url}/api/openapi/submit", headers=auth, json=body)
         assert r.json()["data"]["status"] == "pending"
-        data = httpx.post(
-            f"{url}/api/openapi/query", headers={"authorization": "Bearer tok"}, json={"out_task_id": "a"}
-        ).json()["data"]
+        query = httpx.post(f"{url}/api/openapi/query", headers=auth, json={"out_task_id": "a"})
+        data = query.json()["data"]
         assert data["status"] == "completed"
         png = httpx.get(data["output"][0]["url"])
         assert Image.open(io.BytesIO(png.content)).size == (1254, 1254)  # 1:1 at 1K by default
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_the_sandbox_command_says_when_the_port_is_taken() -> None:
