@@ -88,6 +88,7 @@ class Runner:
         self.credit_estimate = self._highest_estimate_seen()
         self.committed_credits = 0.0
         self.price_known = False
+        self.stopped = False
         self.probe_lock = asyncio.Lock()
 
     # --- deciding what to do ------------------------------------------------------------
@@ -146,8 +147,16 @@ class Runner:
             return self.summary
         self.progress.start()
         compactor = asyncio.create_task(self._compact_periodically())
+        jobs = [asyncio.create_task(self._process(t)) for t in work]
         try:
-            await asyncio.gather(*(self._process(t) for t in work))
+            await asyncio.gather(*jobs)
+        except BaseException:
+            # One job's error (a refused key, Ctrl-C) ends the run: stop the others cleanly,
+            # while the client is still open, so nothing is left to fail unobserved.
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            raise
         finally:
             compactor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -224,18 +233,22 @@ class Runner:
         return True
 
     async def _submit(self, task: Task, attempt: int) -> Record | None:
-        if self.opts.max_credits is not None and not self.price_known:
-            # The first submit goes alone: its answer tells the real price before others spend.
+        if not self.price_known:
+            # The first submit goes alone: its answer proves the key and tells the real price
+            # before the others spend.
             async with self.probe_lock:
                 if not self.price_known:
                     try:
                         return await self._submit_now(task, attempt)
+                    except BaseException:
+                        self.stopped = True  # e.g. the key was refused: nobody else may submit
+                        raise
                     finally:
                         self.price_known = True
         return await self._submit_now(task, attempt)
 
     async def _submit_now(self, task: Task, attempt: int) -> Record | None:
-        if self.summary.unreachable:
+        if self.summary.unreachable or self.stopped:
             return None
         if not self._reserve_credits():
             self.summary.held_back += 1
@@ -344,7 +357,9 @@ class Runner:
     async def _download(self, record: Record) -> Record:
         outputs = [dict(o) for o in record.get("outputs") or []]
         if not outputs:
-            return {**record, "error": "completed without any output"}
+            record = {**record, "error": "completed without any output"}
+            self.ledger.put(record)
+            return record
         for i, out in enumerate(outputs):
             if out.get("path") and self._resolve_path(out["path"]).is_file():
                 continue

@@ -304,3 +304,15 @@ def test_delivered_pixels_that_differ_from_the_plan_are_kept_with_a_warning(
     assert code == 0 and len(summary["warnings"]) == 6
     assert "delivered 1024x1024, the plan said" in summary["warnings"][0]
     assert all(r["outputs"][0]["width"] == 1024 for r in w.records())
+
+
+def test_a_refused_key_stops_the_run_after_one_request(
+    world: Callable[..., World], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world()
+    monkeypatch.setenv("AIREITER_API_KEY", "sk-wrong")
+    with pytest.raises(Exception) as e:
+        w.run()
+    assert getattr(e.value, "exit_code", None) == 3 and "refused (HTTP 401)" in str(e.value)
+    assert sum(w.sandbox.requests.values()) == 1  # the first submit goes alone
+    assert len(w.records()) == 1 and w.records()[0]["status"] == "submitting"
