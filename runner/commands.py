@@ -188,17 +188,25 @@ def status(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> int:
     checked, tasks = load_plan(paths)
+    refreshed = None
     if refresh:
         options = RunOptions(out_dir=out_dir, submit=False, wait=False, poll_once=True)
-        _drive(tasks, make_client(conn, transport), ledger_path, options, quiet=True)
+        refreshed = _drive(tasks, make_client(conn, transport), ledger_path, options, quiet=True)
     ledger = Ledger.open(ledger_path, write=False)
     rows = report.status_rows(tasks, checked, ledger.records)
     if fmt == "json":
         click.echo(report.dumps({"ledger": str(ledger_path), "manifests": rows}))
     else:
         _echo_lines(report.status_table(rows, ledger_path))
-    unfinished = any(r["failed"] for r in rows)
-    return EXIT_FAILURE if unfinished else EXIT_OK
+    if refreshed is not None and refreshed.unresolved:
+        _echo_lines([f"imgbatch: error: {e}" for e in refreshed.errors[:5]], err=True)
+        click.echo(
+            f"imgbatch: {refreshed.unresolved} tasks could not be refreshed; the table shows "
+            "what the ledger held",
+            err=True,
+        )
+        return EXIT_UNREACHABLE
+    return EXIT_FAILURE if any(r["failed"] for r in rows) else EXIT_OK
 
 
 def _drive(

@@ -316,3 +316,19 @@ def test_a_refused_key_stops_the_run_after_one_request(
     assert getattr(e.value, "exit_code", None) == 3 and "refused (HTTP 401)" in str(e.value)
     assert sum(w.sandbox.requests.values()) == 1  # the first submit goes alone
     assert len(w.records()) == 1 and w.records()[0]["status"] == "submitting"
+
+
+def test_status_refresh_against_a_dead_service_says_so(
+    world: Callable[..., World], capsys: pytest.CaptureFixture[str]
+) -> None:
+    w = world()
+    w.run(wait=False)
+    w.sandbox.faults.error_share = 1.0  # every answer a 5xx: the service gives nothing usable
+    conn = commands.Connection(base_url=IN_PROCESS_URL, sandbox=False, retry=FAST)
+    capsys.readouterr()
+    code = commands.status(
+        [str(w.manifest)], conn, w.ledger, True, w.out, "text", transport=SandboxTransport(w.sandbox)
+    )
+    err = capsys.readouterr().err
+    assert code == 5 and "6 tasks could not be refreshed" in err
+    assert all(r["status"] == "pending" for r in w.records())  # nothing recorded was lost
