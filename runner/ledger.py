@@ -22,6 +22,11 @@ from runner.errors import GuardRefused, LedgerError
 DEFAULT_LEDGER = "imgbatch.ledger.jsonl"
 Record = dict[str, Any]
 
+# Statuses of a record besides the running ones upstream reports (pending, processing, ...).
+COMPLETED = "completed"
+SUBMITTING = "submitting"  # the intent is recorded; whether upstream got it is not yet known
+FAILED_STATES = frozenset({"failed", "rejected", "lost"})
+
 
 def serialize(record: Record) -> str:
     return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"

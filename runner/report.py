@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runner.diagnostics import Diagnostic, count
+from runner.ledger import COMPLETED, FAILED_STATES
 from runner.manifest import CheckedFile
 from runner.plan import Task
 
@@ -159,11 +160,11 @@ def status_rows(
         status = record["status"] if record else None
         if status is None:
             row["not_submitted"] += 1
-        elif status == "completed":
+        elif status == COMPLETED:
             row["completed"] += 1
             outputs: list[dict[str, Any]] = (record or {}).get("outputs") or []
             row["images"] += len([o for o in outputs if o.get("path")])
-        elif status in ("failed", "rejected", "lost"):
+        elif status in FAILED_STATES:
             row["failed"] += 1
         else:
             row["running"] += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import os
 import random
@@ -24,13 +25,10 @@ from PIL import Image
 from runner.client import Answer, ApiClient, Kind
 from runner.errors import GuardRefused
 from runner.ids import attempt_id
-from runner.ledger import Ledger, Record
+from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, Ledger, Record
 from runner.plan import Task
 from runner.progress import Progress
 
-COMPLETED = "completed"
-FAILED_STATES = frozenset({"failed", "rejected", "lost"})
-SUBMITTING = "submitting"
 DEFAULT_CREDITS_PER_TASK = 100  # the API page's example estimate; used until the service says more
 POLL_CAP = 30.0
 MAX_SUBMIT_ROUNDS = 3  # submits of one id in one run, each only after the service denied knowing it
@@ -71,7 +69,7 @@ class Summary:
     errors: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return dataclasses.asdict(self)
 
 
 class Runner:
@@ -316,14 +314,10 @@ class Runner:
 
     async def _poll(self, record: Record) -> Record:
         interval = self.opts.poll_interval
-        first = True
         while record["status"] != COMPLETED and record["status"] not in FAILED_STATES:
-            if self.opts.poll_once and not first:
-                break
-            if not (self.opts.poll_once and first):
+            if not self.opts.poll_once:
                 await asyncio.sleep(interval * (0.8 + 0.4 * self.rng.random()))
                 interval = min(POLL_CAP, interval * 1.5)
-            first = False
             answer = await self.client.query(record["submit_id"])
             if answer.kind is Kind.OK and answer.data is not None:
                 record = _merge_answer(record, answer.data)
@@ -338,6 +332,8 @@ class Runner:
             else:
                 self._unresolved(record, answer.message, unreachable=answer.unreachable)
                 return record
+            if self.opts.poll_once:
+                break
         if record["status"] == COMPLETED and record.get("credits_used") is not None:
             self.summary.credits_used += float(record["credits_used"] or 0)
         return record
@@ -346,13 +342,15 @@ class Runner:
 
     def _downloaded(self, record: Record | None) -> bool:
         outputs = (record or {}).get("outputs") or []
-        return bool(outputs) and all(
-            o.get("path") and self._resolve_path(o["path"]).is_file() for o in outputs
-        )
+        return bool(outputs) and all(self._has_file(o) for o in outputs)
 
-    def _resolve_path(self, stored: str) -> Path:
-        p = Path(stored)
-        return p if p.is_absolute() else self.ledger.path.parent / p
+    def _has_file(self, output: dict[str, Any]) -> bool:
+        """The output was downloaded and its file is still there (paths are ledger-relative)."""
+        stored = output.get("path")
+        if not stored:
+            return False
+        path = Path(stored)
+        return (path if path.is_absolute() else self.ledger.path.parent / path).is_file()
 
     async def _download(self, record: Record) -> Record:
         outputs = [dict(o) for o in record.get("outputs") or []]
@@ -361,7 +359,7 @@ class Runner:
             self.ledger.put(record)
             return record
         for i, out in enumerate(outputs):
-            if out.get("path") and self._resolve_path(out["path"]).is_file():
+            if self._has_file(out):
                 continue
             error = await self._fetch_one(record, i, out)
             if error:
@@ -412,7 +410,7 @@ class Runner:
 
 
 def _new_record(task: Task, attempt: int) -> Record:
-    record: Record = {
+    return {
         "out_task_id": task.out_task_id,
         "manifest": task.manifest,
         "prompt_id": task.prompt_id,
@@ -430,21 +428,18 @@ def _new_record(task: Task, attempt: int) -> Record:
         "completed_at": None,
         "outputs": [],
         "error": None,
+        **_passthrough(task),
     }
-    if task.metadata is not None:
-        record["metadata"] = task.metadata
-    if task.callback_url is not None:
-        record["callback_url"] = task.callback_url
-    return record
 
 
 def _submit_body(task: Task, submit_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": "gpt_image_2", "params": task.params, "out_task_id": submit_id}
-    if task.metadata is not None:
-        body["metadata"] = task.metadata
-    if task.callback_url is not None:
-        body["callback_url"] = task.callback_url
-    return body
+    return {"model": "gpt_image_2", "params": task.params, "out_task_id": submit_id, **_passthrough(task)}
+
+
+def _passthrough(task: Task) -> dict[str, Any]:
+    """The optional fields sent upstream as given and kept in the ledger."""
+    fields = {"metadata": task.metadata, "callback_url": task.callback_url}
+    return {k: v for k, v in fields.items() if v is not None}
 
 
 def _merge_answer(record: Record, data: dict[str, Any]) -> Record:
