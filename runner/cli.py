@@ -1,4 +1,6 @@
-"""The click layer: parses options and calls one function in runner.commands per command."""
+"""The click layer: parses options and calls one function of a runner.commands module per
+command. Command modules are imported inside the command, so `--help` and `validate` never
+load httpx, Pillow, rich or uvicorn."""
 
 from __future__ import annotations
 
@@ -6,16 +8,18 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner import __version__, commands
-from runner.client import RetryPolicy
+from runner import __version__
 from runner.errors import ImgbatchError
 from runner.ledger import DEFAULT_LEDGER
-from runner.run import RunOptions
-from runner.sandbox import Faults
+
+if TYPE_CHECKING:
+    from runner.commands.connection import Connection
+    from runner.sandbox import Faults
+
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -77,7 +81,9 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool)
 
     Exit 0 valid (warnings allowed), 1 invalid, 2 usage.
     """
-    ctx.exit(commands.validate(paths, fmt, strict))
+    from runner.commands.validate import validate as command
+
+    ctx.exit(command(paths, fmt, strict))
 
 
 @cli.command()
@@ -88,14 +94,18 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool)
 @click.pass_context
 def plan(ctx: click.Context, paths: tuple[str, ...], fmt: str) -> None:
     """List every task the manifests expand to, sorted by out_task_id."""
-    ctx.exit(commands.plan(paths, fmt))
+    from runner.commands.plan import plan as command
+
+    ctx.exit(command(paths, fmt))
 
 
 @cli.command()
 @click.pass_context
 def schema(ctx: click.Context) -> None:
     """Print the manifest JSON Schema (for editors and other tools)."""
-    ctx.exit(commands.schema())
+    from runner.commands.schema import schema as command
+
+    ctx.exit(command())
 
 
 SHARE = click.FloatRange(0.0, 1.0)
@@ -160,6 +170,8 @@ def fault_options(f: Any) -> Any:
 
 
 def faults_from(opts: dict[str, Any]) -> Faults:
+    from runner.sandbox import Faults
+
     return Faults(
         latency=opts["latency"],
         rate_limit=opts["rate_limit"],
@@ -181,10 +193,10 @@ def faults_from(opts: dict[str, Any]) -> Faults:
 @click.pass_context
 def sandbox(ctx: click.Context, /, host: str, port: int, token: str, **opts: Any) -> None:
     """Serve a local stand-in for the aireiter API until stopped; prints its base URL."""
+    from runner.commands.sandbox import sandbox as command
+
     ctx.exit(
-        commands.sandbox(
-            host, port, token, opts["task_seconds"], faults_from(opts), opts["credits"], opts["seed"]
-        )
+        command(host, port, token, opts["task_seconds"], faults_from(opts), opts["credits"], opts["seed"])
     )
 
 
@@ -247,8 +259,11 @@ def connection_options(f: Any) -> Any:
     return f
 
 
-def connection_from(opts: dict[str, Any]) -> commands.Connection:
-    return commands.Connection(
+def connection_from(opts: dict[str, Any]) -> Connection:
+    from runner.client import RetryPolicy
+    from runner.commands.connection import Connection
+
+    return Connection(
         base_url=opts["base_url"],
         sandbox=opts["sandbox"],
         sandbox_task_seconds=opts["sandbox_task_seconds"],
@@ -336,6 +351,9 @@ def run(
             "--no-wait needs a sandbox that outlives this run: start "
             "'imgbatch sandbox' and pass its URL as --base-url"
         )
+    from runner.commands.run import run as command
+    from runner.run import RunOptions
+
     options = RunOptions(
         out_dir=out_dir,
         concurrency=opts["concurrency"],
@@ -345,7 +363,7 @@ def run(
         retry_failed=retry_failed,
         wait=not no_wait,
     )
-    ctx.exit(commands.run(paths, connection_from(opts), ledger_path, options, fmt))
+    ctx.exit(command(paths, connection_from(opts), ledger_path, options, fmt))
 
 
 @cli.command()
@@ -374,7 +392,9 @@ def status(
             "--refresh needs a sandbox that outlives a run: start "
             "'imgbatch sandbox' and pass its URL as --base-url"
         )
-    ctx.exit(commands.status(paths, connection_from(opts), ledger_path, refresh, out_dir, fmt))
+    from runner.commands.status import status as command
+
+    ctx.exit(command(paths, connection_from(opts), ledger_path, refresh, out_dir, fmt))
 
 
 def main() -> None:

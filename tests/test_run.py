@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from runner import commands
 from runner.client import RetryPolicy
+from runner.commands.connection import Connection
+from runner.commands.run import run as run_command
+from runner.commands.status import status as status_command
 from runner.ledger import Ledger
 from runner.run import RunOptions
 from runner.sandbox import Faults, Sandbox
@@ -57,16 +59,16 @@ class World:
     def run(self, url: str | None = None, **options: Any) -> tuple[int, dict[str, Any]]:
         """Run in process, or against `url` (the sandbox served on loopback)."""
         opts = RunOptions(out_dir=self.out, poll_interval=0.01, compact_every=0.05, **options)
-        conn = commands.Connection(base_url=url or IN_PROCESS_URL, sandbox=False, retry=FAST)
+        conn = Connection(base_url=url or IN_PROCESS_URL, sandbox=False, retry=FAST)
         self.capsys.readouterr()
         transport = None if url else SandboxTransport(self.sandbox)
-        code = commands.run([str(self.manifest)], conn, self.ledger, opts, "json", transport=transport)
+        code = run_command([str(self.manifest)], conn, self.ledger, opts, "json", transport=transport)
         return code, json.loads(self.capsys.readouterr().out)
 
     def status(self, refresh: bool = False) -> tuple[int, dict[str, Any]]:
-        conn = commands.Connection(base_url=IN_PROCESS_URL, sandbox=False, retry=FAST)
+        conn = Connection(base_url=IN_PROCESS_URL, sandbox=False, retry=FAST)
         self.capsys.readouterr()
-        code = commands.status(
+        code = status_command(
             [str(self.manifest)],
             conn,
             self.ledger,
@@ -324,9 +326,9 @@ def test_status_refresh_against_a_dead_service_says_so(
     w = world()
     w.run(wait=False)
     w.sandbox.faults.error_share = 1.0  # every answer a 5xx: the service gives nothing usable
-    conn = commands.Connection(base_url=IN_PROCESS_URL, sandbox=False, retry=FAST)
+    conn = Connection(base_url=IN_PROCESS_URL, sandbox=False, retry=FAST)
     capsys.readouterr()
-    code = commands.status(
+    code = status_command(
         [str(w.manifest)], conn, w.ledger, True, w.out, "text", transport=SandboxTransport(w.sandbox)
     )
     err = capsys.readouterr().err

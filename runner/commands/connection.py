@@ -1,0 +1,70 @@
+"""Which service a command talks to, and the API client for it (key from the environment)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import httpx
+
+from runner.client import ApiClient, RetryPolicy
+from runner.errors import ConfigError
+from runner.sandbox import Faults, Sandbox
+from runner.sandbox.transport import IN_PROCESS_URL, SandboxTransport
+
+API_KEY_ENV = "AIREITER_API_KEY"
+BASE_URL_ENV = "AIREITER_BASE_URL"
+DEFAULT_BASE_URL = "https://aireiter.com"
+
+
+@dataclass
+class Connection:
+    base_url: str | None
+    sandbox: bool
+    sandbox_task_seconds: float = 1.0
+    sandbox_fail_share: float = 0.0
+    concurrency: int = 8
+    rate: float | None = None
+    retry: RetryPolicy | None = None
+
+
+def make_client(conn: Connection, transport: httpx.AsyncBaseTransport | None = None) -> ApiClient:
+    """The API client for the real service (key from the environment) or the embedded sandbox."""
+    if conn.sandbox:
+        sandbox = Sandbox(
+            token="sandbox",
+            task_seconds=conn.sandbox_task_seconds,
+            faults=Faults(fail_share=conn.sandbox_fail_share),
+        )
+        return ApiClient(
+            IN_PROCESS_URL,
+            "sandbox",
+            transport=transport or SandboxTransport(sandbox),
+            concurrency=conn.concurrency,
+            rate=conn.rate,
+            retry=conn.retry,
+        )
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    if not key:
+        raise ConfigError(
+            f"{API_KEY_ENV} is not set",
+            hint=f"export {API_KEY_ENV}=<your aireiter API key>, or try --sandbox",
+        )
+    base = conn.base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    url = _checked_base_url(base)
+    return ApiClient(
+        url, key, transport=transport, concurrency=conn.concurrency, rate=conn.rate, retry=conn.retry
+    )
+
+
+def _checked_base_url(base: str) -> str:
+    try:
+        url = httpx.URL(base)
+    except (httpx.InvalidURL, TypeError):
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(
+            f"base URL {base!r} is not an http(s) URL",
+            hint=f"use --base-url or {BASE_URL_ENV}, e.g. {DEFAULT_BASE_URL}",
+        )
+    return base.rstrip("/")

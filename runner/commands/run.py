@@ -1,0 +1,73 @@
+"""imgbatch run: submit what is new, wait, download, record."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+import httpx
+
+from runner import report
+from runner.client import ApiClient
+from runner.commands._common import echo_lines, load_plan
+from runner.commands.connection import Connection, make_client
+from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE
+from runner.ledger import Ledger
+from runner.plan import Task
+from runner.progress import make_progress
+from runner.run import Runner, RunOptions, Summary
+
+
+def run(
+    paths: Sequence[str],
+    conn: Connection,
+    ledger_path: Path,
+    options: RunOptions,
+    fmt: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    _, tasks = load_plan(paths)
+    client = make_client(conn, transport)
+    summary = drive(tasks, client, ledger_path, options)
+    _report_run(summary, ledger_path, options, fmt)
+    return _run_exit_code(summary)
+
+
+def drive(
+    tasks: list[Task], client: ApiClient, ledger_path: Path, options: RunOptions, *, quiet: bool = False
+) -> Summary:
+    """Run the tasks against the client with the ledger open for writing."""
+    ledger = Ledger.open(ledger_path, write=True)
+    progress = make_progress(interactive=False if quiet else None)
+
+    async def go() -> Summary:
+        try:
+            return await Runner(tasks, ledger, client, options, progress).run()
+        finally:
+            await client.aclose()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        ledger.close()
+
+
+def _report_run(summary: Summary, ledger_path: Path, options: RunOptions, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(
+            report.dumps({**summary.as_json(), "ledger": str(ledger_path), "images": str(options.out_dir)})
+        )
+        return
+    echo_lines(report.run_summary_lines(summary, ledger_path, options.out_dir), err=True)
+
+
+def _run_exit_code(summary: Summary) -> int:
+    if summary.unresolved:
+        return EXIT_UNREACHABLE
+    if summary.held_back:
+        return EXIT_REFUSED
+    if summary.failed:
+        return EXIT_FAILURE
+    return EXIT_OK

@@ -1,0 +1,48 @@
+"""imgbatch status: what the ledger says about the manifests' tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+import httpx
+
+from runner import report
+from runner.commands._common import echo_lines, load_plan
+from runner.commands.connection import Connection, make_client
+from runner.commands.run import drive
+from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_UNREACHABLE
+from runner.ledger import Ledger
+from runner.run import RunOptions
+
+
+def status(
+    paths: Sequence[str],
+    conn: Connection,
+    ledger_path: Path,
+    refresh: bool,
+    out_dir: Path,
+    fmt: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> int:
+    checked, tasks = load_plan(paths)
+    refreshed = None
+    if refresh:
+        options = RunOptions(out_dir=out_dir, submit=False, wait=False, poll_once=True)
+        refreshed = drive(tasks, make_client(conn, transport), ledger_path, options, quiet=True)
+    ledger = Ledger.open(ledger_path, write=False)
+    rows = report.status_rows(tasks, checked, ledger.records)
+    if fmt == "json":
+        click.echo(report.dumps({"ledger": str(ledger_path), "manifests": rows}))
+    else:
+        echo_lines(report.status_table(rows, ledger_path))
+    if refreshed is not None and refreshed.unresolved:
+        echo_lines([f"imgbatch: error: {e}" for e in refreshed.errors[:5]], err=True)
+        click.echo(
+            f"imgbatch: {refreshed.unresolved} tasks could not be refreshed; the table shows "
+            "what the ledger held",
+            err=True,
+        )
+        return EXIT_UNREACHABLE
+    return EXIT_FAILURE if any(r["failed"] for r in rows) else EXIT_OK
