@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ import click
 from runner import __version__
 from runner.errors import ImgbatchError
 from runner.ledger import DEFAULT_LEDGER
+from runner.redact import scrub
 
 if TYPE_CHECKING:
     from runner.commands.connection import Connection
@@ -34,7 +36,7 @@ class ImgbatchGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except ImgbatchError as e:
-            click.echo(f"imgbatch: error: {e}", err=True)
+            click.echo(f"imgbatch: error: {scrub(str(e))}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
             click.echo("imgbatch: interrupted; rerun the same command to resume", err=True)
@@ -43,7 +45,7 @@ class ImgbatchGroup(click.Group):
             if os.environ.get("IMGBATCH_DEBUG"):
                 traceback.print_exc()
             click.echo(
-                f"imgbatch: internal error: {type(e).__name__}: {e} "
+                f"imgbatch: internal error: {type(e).__name__}: {scrub(str(e))} "
                 "(please report it; IMGBATCH_DEBUG=1 shows the traceback)",
                 err=True,
             )
@@ -162,6 +164,48 @@ def fault_options(f: Any) -> Any:
                 show_default=True,
                 help="Credits each task costs.",
             ),
+            click.option(
+                "--price",
+                "prices",
+                multiple=True,
+                metavar="CLASS=P",
+                help="Price of a size class (1K, 2K, 4K, custom); repeatable. P may be text.",
+            ),
+            click.option(
+                "--price-from",
+                multiple=True,
+                metavar="N=P",
+                help="From the N-th accepted submit on, every task costs P; repeatable.",
+            ),
+            click.option(
+                "--price-format",
+                type=click.Choice(["number", "string", "missing"]),
+                default="number",
+                show_default=True,
+                help='How estimated_credits is sent: a number, as text ("1000"), or not at all.',
+            ),
+            click.option(
+                "--used-factor",
+                type=click.FloatRange(0.0),
+                default=1.0,
+                show_default=True,
+                help="credits_used reported on completion = price x this.",
+            ),
+            click.option(
+                "--query-404-share",
+                type=SHARE,
+                default=0.0,
+                help="Share of queries of known tasks answered 404.",
+            ),
+            click.option(
+                "--wrong-task-share",
+                type=SHARE,
+                default=0.0,
+                help="Share of queries answered with another task's data.",
+            ),
+            click.option(
+                "--echo-headers", is_flag=True, help="Echo the request headers (the key too) into messages."
+            ),
             click.option("--seed", type=int, default=0, help="Seed of the fault dice."),
         ]
     ):
@@ -180,7 +224,25 @@ def faults_from(opts: dict[str, Any]) -> Faults:
         malformed_share=opts["malformed_share"],
         envelope_error_share=opts["envelope_error_share"],
         fail_share=opts["fail_share"],
+        prices=dict(_pair(x, "--price", str) for x in opts["prices"]),
+        price_from=[_pair(x, "--price-from", int) for x in opts["price_from"]],
+        price_format=opts["price_format"],
+        used_factor=opts["used_factor"],
+        query_404_share=opts["query_404_share"],
+        wrong_task_share=opts["wrong_task_share"],
+        echo_headers=opts["echo_headers"],
     )
+
+
+def _pair(text: str, option: str, key: Callable[[str], Any]) -> tuple[Any, int | str]:
+    """`K=P` of a price option; P stays text unless it is a whole number (text prices are a fault)."""
+    name, sep, value = text.partition("=")
+    try:
+        if not sep or not value:
+            raise ValueError
+        return key(name), int(value) if value.isdigit() else value
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: expected {option} KEY=PRICE", param_hint=option) from None
 
 
 @cli.command()

@@ -23,6 +23,7 @@ import httpx
 
 from runner import __version__
 from runner.errors import AuthError
+from runner.redact import scrub, scrub_value
 
 SUBMIT_PATH = "/api/openapi/submit"
 QUERY_PATH = "/api/openapi/query"
@@ -155,12 +156,15 @@ class ApiClient:
     def _interpret(self, response: httpx.Response, what: str) -> Answer:
         status = response.status_code
         if status in (401, 403):
+            said = _message_of(response)
             raise AuthError(
-                f"{what}: the API key was refused (HTTP {status})",
+                f"{what}: the API key was refused (HTTP {status}{': ' + said if said else ''})",
                 hint="check AIREITER_API_KEY and --base-url",
             )
         try:
-            envelope = response.json()
+            # Scrubbed here, where answers enter: a server echoing our headers must not plant
+            # the key in a message, the ledger or a log.
+            envelope = scrub_value(response.json())
         except (json.JSONDecodeError, UnicodeDecodeError):
             return Answer(
                 Kind.UNKNOWN, status=status, message=f"{what}: HTTP {status} with a body that is not JSON"
@@ -214,8 +218,18 @@ class ApiClient:
         return message
 
 
+def _message_of(response: httpx.Response) -> str:
+    """The envelope's message, scrubbed and on one line, or '' when there is none."""
+    try:
+        envelope = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ""
+    message = envelope.get("message") if isinstance(envelope, dict) else None
+    return " ".join(scrub(message).split())[:300] if isinstance(message, str) else ""
+
+
 def _reason(e: Exception) -> str:
-    text = str(e) or type(e).__name__
+    text = scrub(str(e)) or type(e).__name__
     return " ".join(text.split())[:200]
 
 

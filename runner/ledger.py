@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from runner.errors import GuardRefused, LedgerError
+from runner.redact import scrub_value
 
 DEFAULT_LEDGER = "imgbatch.ledger.jsonl"
 Record = dict[str, Any]
@@ -57,9 +58,13 @@ def _fsync_dir(folder: Path) -> None:
 
 class Ledger:
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.journal_path = path.with_name(path.name + ".journal")
-        self.lock_path = path.with_name(path.name + ".lock")
+        # Everything is done on the real path: a symlinked ledger gets the same lock (and the
+        # same journal) as its target, so two runs can never share a ledger unawares, and the
+        # atomic rewrite replaces the target instead of the link. Messages name it as given.
+        self.shown = path
+        self.path = Path(os.path.realpath(path))
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.records: dict[str, Record] = {}
         self.dirty = False
         self._journal: IO[str] | None = None
@@ -73,7 +78,7 @@ class Ledger:
         first and fold the journal into the ledger file."""
         ledger = cls(path)
         if write:
-            if not path.parent.is_dir():
+            if not ledger.path.parent.is_dir():
                 raise LedgerError(
                     f"{path}: the folder {path.parent} does not exist",
                     hint="create it or give another --ledger",
@@ -100,7 +105,7 @@ class Ledger:
             holder = f.read().strip() or "unknown"
             f.close()
             raise GuardRefused(
-                f"{self.path} is in use by another imgbatch run (pid {holder})",
+                f"{self.shown} is in use by another imgbatch run (pid {holder})",
                 hint="wait for it to finish; the lock goes away with that process",
             ) from None
         f.seek(0)
@@ -113,7 +118,7 @@ class Ledger:
         if self.path.exists():
             for lineno, line in enumerate(self._read_lines(self.path), 1):
                 if line.strip():
-                    self._take(self._parse(line, self.path, lineno))
+                    self._take(self._parse(line, self.shown, lineno))
         if self.journal_path.exists():
             lines = self._read_lines(self.journal_path)
             for lineno, line in enumerate(lines, 1):
@@ -173,7 +178,9 @@ class Ledger:
         """Record a change durably before acting on it further."""
         if self.records.get(record["out_task_id"]) == record:
             return
-        record = json.loads(json.dumps(record))  # a snapshot: later edits by the caller don't leak
+        # A snapshot (later edits by the caller don't leak in), scrubbed of the API key: the
+        # last line of defence for a file users commit.
+        record = scrub_value(json.loads(json.dumps(record)))
         self.records[record["out_task_id"]] = record
         if self._journal is None:
             self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115

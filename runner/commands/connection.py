@@ -9,6 +9,7 @@ import httpx
 
 from runner.client import ApiClient, RetryPolicy
 from runner.errors import ConfigError
+from runner.redact import add_secret
 from runner.sandbox import Faults, Sandbox
 from runner.sandbox.transport import IN_PROCESS_URL, SandboxTransport
 
@@ -44,17 +45,40 @@ def make_client(conn: Connection, transport: httpx.AsyncBaseTransport | None = N
             rate=conn.rate,
             retry=conn.retry,
         )
-    key = os.environ.get(API_KEY_ENV, "").strip()
-    if not key:
-        raise ConfigError(
-            f"{API_KEY_ENV} is not set",
-            hint=f"export {API_KEY_ENV}=<your aireiter API key>, or try --sandbox",
-        )
+    key = checked_key(os.environ.get(API_KEY_ENV, ""))
     base = conn.base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     url = _checked_base_url(base)
     return ApiClient(
         url, key, transport=transport, concurrency=conn.concurrency, rate=conn.rate, retry=conn.retry
     )
+
+
+def checked_key(key: str) -> str:
+    """The key as it will go into the Authorization header, or a refusal that never shows it."""
+    if not key.strip():
+        raise ConfigError(
+            f"{API_KEY_ENV} is not set",
+            hint=f"export {API_KEY_ENV}=<your aireiter API key>, or try --sandbox",
+        )
+    for position, char in enumerate(key, 1):
+        if not "!" <= char <= "~":  # printable ASCII without space: all a bearer token may hold
+            what = _describe_char(char)
+            raise ConfigError(
+                f"{API_KEY_ENV} contains {what} at character {position} of {len(key)}; nothing was sent",
+                hint="set the key again without it, e.g. export "
+                f"{API_KEY_ENV}=\"$(tr -d '[:space:]' < keyfile)\"",
+            )
+    add_secret(key)
+    return key
+
+
+def _describe_char(char: str) -> str:
+    names = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", " ": "a space"}
+    if char in names:
+        return f"{names[char]} (U+{ord(char):04X})"
+    if ord(char) < 0x20 or ord(char) == 0x7F:
+        return f"a control character (U+{ord(char):04X})"
+    return "a non-ASCII character"  # its code point would tell part of the key
 
 
 def _checked_base_url(base: str) -> str:

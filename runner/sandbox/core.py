@@ -49,6 +49,15 @@ class Faults:
     malformed_share: float = 0.0  # request done, then the body is broken JSON
     envelope_error_share: float = 0.0  # HTTP 200 whose envelope says statusCode 500
     fail_share: float = 0.0  # tasks that end `failed`
+    # Prices, for the spending guards: per size class ("1K", "2K", "4K", "custom"), then per
+    # call ((n, price): from the n-th accepted submit on); a price may be given as text.
+    prices: dict[str, int | str] = field(default_factory=dict)
+    price_from: list[tuple[int, int | str]] = field(default_factory=list)
+    price_format: str = "number"  # "number", "string" ("1000") or "missing"
+    used_factor: float = 1.0  # credits_used = price x this, on completion
+    query_404_share: float = 0.0  # queries of a known task answered 404 all the same
+    wrong_task_share: float = 0.0  # queries answered with another task's data
+    echo_headers: bool = False  # every message carries the request's headers (a leaky gateway)
 
 
 @dataclass
@@ -71,7 +80,7 @@ class _Task:
     created: float
     created_at: str
     fails: bool
-    credits: int
+    credits: Any  # a number, or the text a misbehaving service sends
     metadata: Any = None
     callback_url: str | None = None
 
@@ -131,7 +140,8 @@ class Sandbox:
         self, method: str, path: str, headers: dict[str, str], body: bytes, base_url: str
     ) -> SandboxResponse:
         with self._lock:
-            return self._handle(method, path, headers, body, base_url.rstrip("/"))
+            response = self._handle(method, path, headers, body, base_url.rstrip("/"))
+            return self._echo(response, headers) if path in (SUBMIT_PATH, QUERY_PATH) else response
 
     def _handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes, base_url: str
@@ -169,6 +179,23 @@ class Sandbox:
         if self._roll(self.faults.malformed_share):
             return SandboxResponse(200, response.body[: len(response.body) // 2])
         return response
+
+    def _echo(self, response: SandboxResponse, headers: dict[str, str]) -> SandboxResponse:
+        """With echo_headers, plant the request's headers in every message and task error."""
+        if not self.faults.echo_headers:
+            return response
+        try:
+            envelope = json.loads(response.body)
+        except ValueError:
+            return response  # a body already broken on purpose
+        if not isinstance(envelope, dict):
+            return response
+        echo = "request headers: " + ", ".join(f"{k}: {v}" for k, v in sorted(headers.items()))
+        envelope["message"] = f"{envelope.get('message') or 'ok'} ({echo})"
+        data = envelope.get("data")
+        if isinstance(data, dict) and data.get("error"):
+            data["error"] = f"{data['error']} ({echo})"
+        return _json(response.status, envelope)
 
     def _roll(self, share: float) -> bool:
         return share > 0 and self.rng.random() < share
@@ -213,7 +240,7 @@ class Sandbox:
             created=now,
             created_at=_iso(now + self._wall_offset),
             fails=int(digest[16:24], 16) / 0xFFFFFFFF < self.faults.fail_share,
-            credits=self.credits_per_task,
+            credits=self._price(params),
             metadata=request.get("metadata"),
             callback_url=request.get("callback_url"),
         )
@@ -221,19 +248,29 @@ class Sandbox:
         self.by_task_id[task.task_id] = task
         if self._roll(self.faults.lost_submit_share):
             return _envelope(self.rng.choice([500, 502, 504]), "gateway error")
-        return _json(
-            200,
-            {
-                "statusCode": 200,
-                "message": "",
-                "data": {
-                    "out_task_id": out_task_id,
-                    "status": "pending",
-                    "estimated_credits": task.credits,
-                    "created_at": task.created_at,
-                },
-            },
+        data: dict[str, Any] = {
+            "out_task_id": out_task_id,
+            "status": "pending",
+            "created_at": task.created_at,
+        }
+        if self.faults.price_format != "missing":
+            price = task.credits
+            data["estimated_credits"] = str(price) if self.faults.price_format == "string" else price
+        return _json(200, {"statusCode": 200, "message": "", "data": data})
+
+    def _price(self, params: dict[str, Any]) -> Any:
+        accepted = len(self.tasks) + 1
+        price: Any = self.faults.prices.get(
+            "custom" if "size" in params else str(params.get("resolution", DEFAULT_TIER)),
+            self.credits_per_task,
         )
+        for start, later in sorted(self.faults.price_from):
+            if accepted >= start:
+                price = later
+        try:
+            return int(price)
+        except ValueError:
+            return price
 
     def _query(self, request: dict[str, Any], base_url: str) -> SandboxResponse:
         if isinstance(request.get("task_id"), str):
@@ -242,9 +279,18 @@ class Sandbox:
             task = self.tasks.get(request["out_task_id"])
         else:
             raise BadRequest("give task_id or out_task_id")
-        if task is None:
+        if task is None or self._roll(self.faults.query_404_share):
             return _envelope(404, "task not found")
+        if self._roll(self.faults.wrong_task_share):
+            return _json(200, {"statusCode": 200, "message": "", "data": self._other(task, base_url)})
         return _json(200, {"statusCode": 200, "message": "", "data": self._describe(task, base_url)})
+
+    def _other(self, asked: _Task, base_url: str) -> dict[str, Any]:
+        """An answer about some other task: a neighbour's, or a forged id when there is none."""
+        others = [t for t in self.tasks.values() if t is not asked]
+        if others:
+            return self._describe(self.rng.choice(others), base_url)
+        return {**self._describe(asked, base_url), "out_task_id": f"../{asked.out_task_id}"}
 
     def _describe(self, task: _Task, base_url: str) -> dict[str, Any]:
         elapsed = self.clock() - task.created
@@ -269,7 +315,11 @@ class Sandbox:
                 data["error"] = "content policy: the prompt could not be rendered (sandbox)"
             else:
                 data["status"] = "completed"
-                data["credits_used"] = task.credits
+                data["credits_used"] = (
+                    round(task.credits * self.faults.used_factor)
+                    if isinstance(task.credits, int)
+                    else task.credits
+                )
                 data["output"] = [{"url": f"{base_url}{FILES_PREFIX}{task.task_id}/0.png"}]
         return data
 
