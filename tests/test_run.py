@@ -315,7 +315,8 @@ def test_a_refused_key_stops_the_run_after_one_request(
     monkeypatch.setenv("AIREITER_API_KEY", "sk-wrong")
     with pytest.raises(Exception) as e:
         w.run()
-    assert getattr(e.value, "exit_code", None) == 3 and "refused (HTTP 401: invalid or missing API key)" in str(e.value)
+    assert getattr(e.value, "exit_code", None) == 3
+    assert "refused (HTTP 401: invalid or missing API key)" in str(e.value)
     assert sum(w.sandbox.requests.values()) == 1  # the first submit goes alone
     assert len(w.records()) == 1 and w.records()[0]["status"] == "submitting"
 
