@@ -21,6 +21,7 @@ from runner.redact import scrub
 if TYPE_CHECKING:
     from runner.commands.connection import Connection
     from runner.sandbox import Faults
+    from runner.shard import Shard
 
 
 EXIT_INTERNAL = 70
@@ -88,17 +89,64 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool)
     ctx.exit(command(paths, fmt, strict))
 
 
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
+    from runner.shard import parse_shard
+
+    if value is None:
+        return None
+    try:
+        return parse_shard(value)
+    except ImgbatchError as e:
+        raise click.BadParameter(e.hint, ctx, param) from None
+
+
+SHARD_OPTION = click.option(
+    "--shard",
+    callback=_shard,
+    metavar="I/N",
+    help="Only the I-th of N parts of the tasks (1-based), split by a hash of out_task_id.",
+)
+
+
 @cli.command()
 @PATHS
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True
 )
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Plan against this ledger: create, download, running, failed, done, orphaned.",
+)
+@click.option("--retry-failed", is_flag=True, help="With --ledger: plan failed tasks as create.")
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="With --ledger: exit 1 when a run would submit or download anything, 0 when up to date.",
+)
+@SHARD_OPTION
 @click.pass_context
-def plan(ctx: click.Context, paths: tuple[str, ...], fmt: str) -> None:
-    """List every task the manifests expand to, sorted by out_task_id."""
+def plan(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    fmt: str,
+    ledger_path: Path | None,
+    retry_failed: bool,
+    exit_code: bool,
+    shard: Shard | None,
+) -> None:
+    """List every task the manifests expand to, sorted by out_task_id; with --ledger, what a
+    run would do with each (Terraform-style) and which ledger records are orphaned.
+
+    Exit 0; with --exit-code, 1 when a run has work to do.
+    """
+    if (retry_failed or exit_code) and ledger_path is None:
+        raise click.UsageError("--retry-failed and --exit-code need --ledger FILE")
     from runner.commands.plan import plan as command
 
-    ctx.exit(command(paths, fmt))
+    ctx.exit(command(paths, fmt, ledger_path, retry_failed=retry_failed, exit_code=exit_code, shard=shard))
 
 
 @cli.command()
@@ -388,6 +436,7 @@ def connection_from(opts: dict[str, Any]) -> Connection:
     show_default=True,
     help="json prints a machine-readable summary on stdout.",
 )
+@SHARD_OPTION
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -401,6 +450,7 @@ def run(
     retry_failed: bool,
     no_wait: bool,
     fmt: str,
+    shard: Shard | None,
     **opts: Any,
 ) -> None:
     """Submit what is new, wait, download the images, record everything in the ledger.
@@ -425,7 +475,7 @@ def run(
         retry_failed=retry_failed,
         wait=not no_wait,
     )
-    ctx.exit(command(paths, connection_from(opts), ledger_path, options, fmt))
+    ctx.exit(command(paths, connection_from(opts), ledger_path, options, fmt, shard=shard))
 
 
 @cli.command()

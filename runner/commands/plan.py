@@ -1,22 +1,45 @@
-"""imgbatch plan: every task the manifests expand to."""
+"""imgbatch plan: every task the manifests expand to; with --ledger, what a run would do."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
-from runner import report
+from runner import ledgerplan, report
 from runner.commands._common import echo_lines, load_plan
-from runner.errors import EXIT_OK
+from runner.errors import EXIT_FAILURE, EXIT_OK
+from runner.ledger import Ledger
+from runner.shard import Shard
 
 
-def plan(paths: Sequence[str], fmt: str) -> int:
+def plan(
+    paths: Sequence[str],
+    fmt: str,
+    ledger_path: Path | None = None,
+    *,
+    retry_failed: bool = False,
+    exit_code: bool = False,
+    shard: Shard | None = None,
+) -> int:
     checked, tasks = load_plan(paths)
+    if shard is not None:
+        tasks = [t for t in tasks if shard.contains(t.out_task_id)]
+    if ledger_path is None:
+        if fmt == "jsonl":
+            echo_lines(report.plan_jsonl(tasks))
+        elif fmt == "json":
+            click.echo(report.plan_json(tasks, checked))
+        else:
+            echo_lines(report.plan_table(tasks, checked))
+        return EXIT_OK
+    records = Ledger.open(ledger_path, write=False).records
+    lp = ledgerplan.plan_against(tasks, records, ledger_path, retry_failed=retry_failed, shard=shard)
     if fmt == "jsonl":
-        echo_lines(report.plan_jsonl(tasks))
+        echo_lines(ledgerplan.jsonl_lines(lp))
     elif fmt == "json":
-        click.echo(report.plan_json(tasks, checked))
+        click.echo(ledgerplan.json_text(lp, report.manifest_summaries(tasks, checked)))
     else:
-        echo_lines(report.plan_table(tasks, checked))
-    return EXIT_OK
+        echo_lines(ledgerplan.text_lines(lp))
+    return EXIT_FAILURE if exit_code and lp.has_work else EXIT_OK

@@ -18,6 +18,7 @@ from runner.ledger import Ledger
 from runner.plan import Task
 from runner.progress import make_progress
 from runner.run import Runner, RunOptions, Summary
+from runner.shard import Shard
 
 
 def run(
@@ -27,8 +28,12 @@ def run(
     options: RunOptions,
     fmt: str,
     transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    shard: Shard | None = None,
 ) -> int:
     _, tasks = load_plan(paths)
+    if shard is not None:
+        tasks = [t for t in tasks if shard.contains(t.out_task_id)]
     client = make_client(conn, transport)
     summary = drive(tasks, client, ledger_path, options)
     _report_run(summary, ledger_path, options, fmt)
