@@ -77,11 +77,12 @@ def plan_against(
     tasks: list[Task],
     records: Mapping[str, Record],
     ledger_path: Path,
+    ledger_dir: Path,
     *,
     retry_failed: bool = False,
     shard: Shard | None = None,
 ) -> LedgerPlan:
-    ledger_dir = ledger_path.parent
+    """ledger_dir: the folder image paths are relative to (the real ledger's, symlinks resolved)."""
     items = [_classify(t, records.get(t.out_task_id), ledger_dir, retry_failed) for t in tasks]
     planned = {t.out_task_id for t in tasks}
     for key in sorted(records):

@@ -82,7 +82,12 @@ def collect_paths(paths: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def check_files(paths: Iterable[str]) -> list[CheckedFile]:
-    checked = [check_file(path, shown) for path, shown in collect_paths(paths)]
+    return check_listed(collect_paths(paths))
+
+
+def check_listed(found: Iterable[tuple[str, str]]) -> list[CheckedFile]:
+    """Check (path to open, path to show) pairs as one set of manifests (names unique)."""
+    checked = [check_file(path, shown) for path, shown in found]
     _check_unique_names(checked)
     return checked
 

@@ -34,8 +34,10 @@ def plan(
         else:
             echo_lines(report.plan_table(tasks, checked))
         return EXIT_OK
-    records = Ledger.open(ledger_path, write=False).records
-    lp = ledgerplan.plan_against(tasks, records, ledger_path, retry_failed=retry_failed, shard=shard)
+    ledger = Ledger.open(ledger_path, write=False)
+    lp = ledgerplan.plan_against(
+        tasks, ledger.records, ledger_path, ledger.path.parent, retry_failed=retry_failed, shard=shard
+    )
     if fmt == "jsonl":
         echo_lines(ledgerplan.jsonl_lines(lp))
     elif fmt == "json":
