@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner import __version__
+from runner.cliopts import LEDGER_OPTION, OUT_OPTION, PATHS, SHARD_OPTION
 from runner.errors import ImgbatchError
-from runner.ledger import DEFAULT_LEDGER
 from runner.redact import scrub
 
 if TYPE_CHECKING:
@@ -64,9 +64,6 @@ def cli() -> None:
     """
 
 
-PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path())
-
-
 @cli.command()
 @PATHS
 @click.option(
@@ -87,25 +84,6 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool)
     from runner.commands.validate import validate as command
 
     ctx.exit(command(paths, fmt, strict))
-
-
-def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
-    from runner.shard import parse_shard
-
-    if value is None:
-        return None
-    try:
-        return parse_shard(value)
-    except ImgbatchError as e:
-        raise click.BadParameter(e.hint, ctx, param) from None
-
-
-SHARD_OPTION = click.option(
-    "--shard",
-    callback=_shard,
-    metavar="I/N",
-    help="Only the I-th of N parts of the tasks (1-based), split by a hash of out_task_id.",
-)
 
 
 @cli.command()
@@ -310,24 +288,6 @@ def sandbox(ctx: click.Context, /, host: str, port: int, token: str, **opts: Any
     )
 
 
-LEDGER_OPTION = click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_LEDGER,
-    show_default=True,
-    help="The results ledger (JSON Lines; keep it in git).",
-)
-OUT_OPTION = click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default="images",
-    show_default=True,
-    help="Folder for the downloaded images, named by out_task_id.",
-)
-
-
 def connection_options(f: Any) -> Any:
     for decorator in reversed(
         [
@@ -509,66 +469,10 @@ def status(
     ctx.exit(command(paths, connection_from(opts), ledger_path, refresh, out_dir, fmt))
 
 
-@cli.command()
-@PATHS
-@LEDGER_OPTION
-@OUT_OPTION
-@click.option("--apply", is_flag=True, help="Remove them; without it nothing is changed.")
-@click.pass_context
-def prune(ctx: click.Context, paths: tuple[str, ...], ledger_path: Path, out_dir: Path, apply: bool) -> None:
-    """List ledger records of tasks no manifest given has any more, and their image files.
+# The review and CI commands (prune, diff, report, merge-ledgers) live in their own module.
+from runner.cli_review import register  # noqa: E402 - needs `cli` defined above
 
-    With --apply, remove the files (only inside --out) and the records (atomic ledger rewrite).
-    Give every manifest: a record is orphaned relative to the manifests given.
-    """
-    from runner.commands.prune import prune as command
-
-    ctx.exit(command(paths, ledger_path, out_dir, apply))
-
-
-@cli.command()
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.option(
-    "--since",
-    metavar="REF",
-    help="Compare with the manifests at this git revision (e.g. origin/main), read with git show.",
-)
-@click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_LEDGER,
-    show_default=True,
-    help="Tasks it already holds cost nothing; its highest price seen sets the estimate.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="markdown is a pull-request comment.",
-)
-@click.option("--exit-code", is_flag=True, help="Exit 1 when tasks were added or removed.")
-@click.pass_context
-def diff(
-    ctx: click.Context,
-    paths: tuple[str, ...],
-    since: str | None,
-    ledger_path: Path,
-    fmt: str,
-    exit_code: bool,
-) -> None:
-    """Task-level changes: `diff OLD NEW` (files or folders), or `diff --since REF [PATH...]`.
-
-    Added and removed tasks, prompts whose text or size changed (old id -> new id), the
-    unchanged count, and what a run would spend. A reformat-only change is no change.
-    """
-    if since is None and len(paths) != 2:
-        raise click.UsageError("give OLD and NEW (files or folders), or --since REF [PATH...]")
-    from runner.commands.diff import diff as command
-
-    ctx.exit(command(paths or (".",), since, ledger_path, fmt, exit_code))
+register(cli)
 
 
 def main() -> None:

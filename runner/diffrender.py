@@ -78,13 +78,13 @@ def markdown(d: Diff) -> str:
         out.append(f"No changes: the same {_plural(d.unchanged, 'task')}, nothing to spend.")
         return "\n".join(out) + "\n"
     out += [
-        "| | |",
+        "| | count |",
         "|---|--:|",
         f"| Tasks added | {len(d.added):,} |",
         f"| Tasks removed | {len(d.removed):,} |",
         f"| Prompts changed | {len(d.changed):,} |",
         f"| Tasks unchanged | {d.unchanged:,} |",
-        f"| **A run would submit** | **{len(d.spend_tasks):,} tasks** |",
+        f"| **A run would submit** | **{_plural(len(d.spend_tasks), 'task')}** |",
         f"| **Estimated credits** | **~{d.credits:,.0f}** |",
         f"| Pixels delivered | {d.pixels / 1e6:,.1f} Mpx |",
     ]

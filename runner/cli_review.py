@@ -1,0 +1,78 @@
+"""The click layer of the review and CI commands: prune, diff, report, merge-ledgers. Like
+runner/cli.py it only parses options and calls one runner.commands function, imported lazily."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from runner.cliopts import LEDGER_OPTION, OUT_OPTION, PATHS
+from runner.ledger import DEFAULT_LEDGER
+
+
+def register(group: click.Group) -> None:
+    for command in (prune, diff):
+        group.add_command(command)
+
+
+@click.command()
+@PATHS
+@LEDGER_OPTION
+@OUT_OPTION
+@click.option("--apply", is_flag=True, help="Remove them; without it nothing is changed.")
+@click.pass_context
+def prune(ctx: click.Context, paths: tuple[str, ...], ledger_path: Path, out_dir: Path, apply: bool) -> None:
+    """List ledger records of tasks no manifest given has any more, and their image files.
+
+    With --apply, remove the files (only inside --out) and the records (atomic ledger rewrite).
+    Give every manifest: a record is orphaned relative to the manifests given.
+    """
+    from runner.commands.prune import prune as command
+
+    ctx.exit(command(paths, ledger_path, out_dir, apply))
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--since",
+    metavar="REF",
+    help="Compare with the manifests at this git revision (e.g. origin/main), read with git show.",
+)
+@click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_LEDGER,
+    show_default=True,
+    help="Tasks it already holds cost nothing; its highest price seen sets the estimate.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="markdown is a pull-request comment.",
+)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when tasks were added or removed.")
+@click.pass_context
+def diff(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    since: str | None,
+    ledger_path: Path,
+    fmt: str,
+    exit_code: bool,
+) -> None:
+    """Task-level changes: `diff OLD NEW` (files or folders), or `diff --since REF [PATH...]`.
+
+    Added and removed tasks, prompts whose text or size changed (old id -> new id), the
+    unchanged count, and what a run would spend. A reformat-only change is no change.
+    """
+    if since is None and len(paths) != 2:
+        raise click.UsageError("give OLD and NEW (files or folders), or --since REF [PATH...]")
+    from runner.commands.diff import diff as command
+
+    ctx.exit(command(paths or (".",), since, ledger_path, fmt, exit_code))

@@ -1,0 +1,52 @@
+"""Option declarations several commands share. Only click is imported here: `--help` stays quick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from runner.errors import ImgbatchError
+from runner.ledger import DEFAULT_LEDGER
+
+if TYPE_CHECKING:
+    from runner.shard import Shard
+
+PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path())
+
+LEDGER_OPTION = click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_LEDGER,
+    show_default=True,
+    help="The results ledger (JSON Lines; keep it in git).",
+)
+OUT_OPTION = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="images",
+    show_default=True,
+    help="Folder for the downloaded images, named by out_task_id.",
+)
+
+
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Shard | None:
+    from runner.shard import parse_shard
+
+    if value is None:
+        return None
+    try:
+        return parse_shard(value)
+    except ImgbatchError as e:
+        raise click.BadParameter(e.hint, ctx, param) from None
+
+
+SHARD_OPTION = click.option(
+    "--shard",
+    callback=_shard,
+    metavar="I/N",
+    help="Only the I-th of N parts of the tasks (1-based), split by a hash of out_task_id.",
+)
