@@ -12,7 +12,7 @@ from runner.ledger import DEFAULT_LEDGER
 
 
 def register(group: click.Group) -> None:
-    for command in (prune, diff):
+    for command in (prune, diff, merge_ledgers):
         group.add_command(command)
 
 
@@ -76,3 +76,33 @@ def diff(
     from runner.commands.diff import diff as command
 
     ctx.exit(command(paths or (".",), since, ledger_path, fmt, exit_code))
+
+
+@click.command("merge-ledgers")
+@click.argument("ledgers", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The merged ledger (may be one of the inputs; written atomically).",
+)
+@click.option(
+    "--base",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The common ancestor: records it has that one side removed stay removed.",
+)
+@click.pass_context
+def merge_ledgers(ctx: click.Context, ledgers: tuple[Path, ...], out: Path, base: Path | None) -> None:
+    """Merge ledgers by out_task_id, sorted and byte-stable; the more advanced record wins.
+
+    Exit 0 merged, 1 real conflicts (one id completed with different images; listed), 2 bad
+    input. As git's merge driver: `git config merge.imgbatch.driver
+    "imgbatch merge-ledgers -o %A --base %O %A %B"` and `*.ledger.jsonl merge=imgbatch` in
+    .gitattributes.
+    """
+    from runner.commands.merge import merge_ledgers as command
+
+    ctx.exit(command(out, ledgers, base))
