@@ -11,7 +11,7 @@ from typing import Any
 from jsonschema import ValidationError
 
 from runner.diagnostics import Diagnostic
-from runner.schema import manifest_validator
+from runner.schema import KW_PIXEL_AREA, KW_SIZE_SHORTHAND, manifest_validator
 from runner.yamlio import Document
 
 # Validators whose generic message is worse than the schema's own `errorMessage`.
@@ -30,7 +30,13 @@ _USE_SCHEMA_MESSAGE = {
 
 def schema_diagnostics(doc: Document) -> list[Diagnostic]:
     out: list[Diagnostic] = []
-    for error in manifest_validator().iter_errors(doc.data):
+    errors = list(manifest_validator().iter_errors(doc.data))
+    # A shorthand the size keyword explains (unknown ratio or tier, pixels out of bounds)
+    # needs no second line saying it does not match the pattern.
+    explained = {tuple(e.absolute_path) for e in errors if e.validator == KW_SIZE_SHORTHAND}
+    for error in errors:
+        if error.validator == "pattern" and tuple(error.absolute_path) in explained:
+            continue
         out.extend(_explain(doc, error))
     return sorted(set(out), key=lambda d: (d.line, d.col, d.message))
 
@@ -77,6 +83,13 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
             hint = "quote the value to make it text"
         yield doc.diagnostic(path, message, hint)
         return
+    if kind == "maxLength" and isinstance(instance, str):
+        yield doc.diagnostic(
+            path,
+            f"{_noun(path)} is {len(instance):,} characters; at most {value:,}",
+            "shorten it" if path[-1:] == ("prompt",) else custom,
+        )
+        return
     if kind == "not" and custom:
         yield doc.diagnostic(path, custom, key=True)
         return
@@ -88,10 +101,16 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
     if kind in _USE_SCHEMA_MESSAGE and custom:
         yield doc.diagnostic(path, f"{_show(instance)} is not valid here", custom)
         return
-    if kind in ("pixelArea", "sizeShorthand"):
+    if kind in (KW_PIXEL_AREA, KW_SIZE_SHORTHAND):
         yield doc.diagnostic(path, error.message, _size_hint(error.message))
         return
     yield doc.diagnostic(path, error.message, custom)
+
+
+def _noun(path: tuple[Any, ...]) -> str:
+    nouns = {"prompt": "the prompt", "id": "the prompt id", "name": "the manifest name"}
+    last = path[-1] if path else ""
+    return nouns.get(last, f"the {last}") if isinstance(last, str) and last else "the text"
 
 
 def _required_hint(path: tuple[Any, ...], key: str) -> str:

@@ -22,8 +22,16 @@ from runner.errors import ImgbatchError
 MANIFEST_SCHEMA = "manifest.schema.json"
 LEDGER_RECORD_SCHEMA = "ledger-record.schema.json"
 
-CUSTOM_SIZE_RE = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})$")
-SHORTHAND_RATIO_RE = re.compile(r"^([0-9]+:[0-9]+)(?:@([0-9]K))?$")
+# imgbatch's own keywords, namespaced so other validators can be told to ignore them (the
+# README says how). `errorMessage` is not ours: editors (VS Code, yaml-language-server) show it.
+KW_PIXEL_TABLE = "x-imgbatch-pixel-table"
+KW_PIXEL_AREA = "x-imgbatch-pixel-area"
+KW_SIZE_SHORTHAND = "x-imgbatch-size-shorthand"
+CUSTOM_KEYWORDS = ("errorMessage", KW_PIXEL_TABLE, KW_PIXEL_AREA, KW_SIZE_SHORTHAND)
+
+# `\Z`, not `$`: in Python `$` also matches before a trailing newline.
+CUSTOM_SIZE_RE = re.compile(r"^([1-9][0-9]{0,5})x([1-9][0-9]{0,5})\Z")
+SHORTHAND_RATIO_RE = re.compile(r"^([0-9]+:[0-9]+)(?:@([0-9]+K))?\Z")
 
 Pixels = tuple[int, int]
 
@@ -89,13 +97,13 @@ def size_table() -> SizeTable:
     schema = load_schema()
     defs = schema["$defs"]
     ratio_def = defs["aspectRatio"]
-    table = ratio_def["pixelTable"]
+    table = ratio_def[KW_PIXEL_TABLE]
     cells = {
         (ratio, tier): Cell((v["nominal"][0], v["nominal"][1]), (v["delivered"][0], v["delivered"][1]))
         for ratio, tiers in table.items()
         for tier, v in tiers.items()
     }
-    area = defs["customSize"]["pixelArea"]
+    area = defs["customSize"][KW_PIXEL_AREA]
     return SizeTable(
         cells=cells,
         ratios=tuple(ratio_def["enum"]),
@@ -137,7 +145,7 @@ def _keyword_size_shorthand(
     if not enabled or not isinstance(instance, str):
         return
     if "x" in instance:
-        yield from _pixel_area_errors(instance, load_schema()["$defs"]["customSize"]["pixelArea"])
+        yield from _pixel_area_errors(instance, load_schema()["$defs"]["customSize"][KW_PIXEL_AREA])
         return
     m = SHORTHAND_RATIO_RE.match(instance)
     if m is None:
@@ -150,13 +158,25 @@ def _keyword_size_shorthand(
         yield ValidationError(f"resolution {tier!r} in {instance!r} is not offered upstream")
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    # JSON Schema counts 2.0 as an integer; YAML reads `repeat: 2.0` as a float, and
+    # range(2.0) fails, so here an integer is an int.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+@cache
+def manifest_validator_class() -> Any:
+    """Draft 2020-12 with imgbatch's keywords, and integers that are ints."""
+    return validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator,
+        {KW_PIXEL_AREA: _keyword_pixel_area, KW_SIZE_SHORTHAND: _keyword_size_shorthand},
+        type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+    )
+
+
 @cache
 def manifest_validator() -> Validator:
-    cls = validators.extend(  # type: ignore[no-untyped-call]
-        Draft202012Validator,
-        {"pixelArea": _keyword_pixel_area, "sizeShorthand": _keyword_size_shorthand},
-    )
-    return cls(inline_refs(load_schema()))  # type: ignore[no-any-return]
+    return manifest_validator_class()(inline_refs(load_schema()))  # type: ignore[no-any-return]
 
 
 def inline_refs(schema: Any, root: Any = None) -> Any:

@@ -37,16 +37,17 @@ class Core12Resolver(BaseResolver):
     """Implicit typing of plain scalars per the YAML 1.2 core schema."""
 
 
+# `\Z`, not `$`: in Python `$` also matches before a trailing newline.
 for _tag, _regexp, _first in [
-    (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    (_INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)\Z", "tTfF"),
+    (_INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)\Z", "-+0123456789"),
     (
         _FLOAT,
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]+)"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))\Z",
         "-+0123456789.",
     ),
-    (_NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (_NULL, r"^(?:~|null|Null|NULL|)\Z", ["~", "n", "N", ""]),
 ]:
     Core12Resolver.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
 
@@ -221,11 +222,19 @@ def _compose(text: str, shown: str) -> Node | None:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = e.problem or e.context or "invalid YAML"
+        hint = _syntax_hint(problem)
         if "expected a single document" in str(e):
             problem = "more than one YAML document ('---') in one manifest"
-        raise UnreadableDocument(
-            shown, line, col, f"YAML syntax error: {problem}", _syntax_hint(problem)
-        ) from None
+            hint = _syntax_hint(problem)
+        elif "duplicate anchor" in str(e) and e.context_mark is not None:
+            anchor = _anchor_at(text, line, col)
+            first = e.context_mark
+            problem = f"anchor {anchor} is defined twice (first at line {first.line + 1}:{first.column + 1})"
+            hint = "give each anchor its own name"
+        elif _is_tab(text, line, col) or "tab" in problem:
+            problem = "tabs cannot indent YAML; use spaces"
+            hint = "replace the tab at the start of the line with spaces"
+        raise UnreadableDocument(shown, line, col, f"YAML syntax error: {problem}", hint) from None
     except yaml.YAMLError as e:  # reader errors: control characters and the like
         line, col = _reader_position(text, e)
         raise UnreadableDocument(
@@ -249,9 +258,24 @@ def _reader_position(text: str, error: yaml.YAMLError) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
+def _line_text(text: str, line: int) -> str:
+    lines = text.split("\n", line)
+    return lines[line - 1] if len(lines) >= line else ""
+
+
+def _is_tab(text: str, line: int, col: int) -> bool:
+    """Whether the error sits on a tab in a line's indentation: libyaml then only says
+    "found character that cannot start any token"."""
+    indent = _line_text(text, line)[:col]
+    return "\t" in indent and not indent.strip(" \t")
+
+
+def _anchor_at(text: str, line: int, col: int) -> str:
+    m = re.match(r"&[^\s,\[\]{}]+", _line_text(text, line)[col - 1 :])
+    return f"'{m.group(0)}'" if m else "an anchor"
+
+
 def _syntax_hint(problem: str) -> str:
-    if "tab" in problem:
-        return "indent with spaces, not tabs"
     if "mapping values are not allowed" in problem:
         return "a value containing ': ' must be quoted"
     if "found character '@'" in problem or "found character '`'" in problem:
@@ -270,41 +294,53 @@ def _mark(node: Node) -> Mark:
 
 
 class _Builder:
-    """Turns a node graph into JSON-like values, recording positions and collecting problems."""
+    """Turns a node graph into JSON-like values, recording positions and collecting problems.
+
+    Aliases are expanded (each use counts against MAX_VALUES). A `<<` merge source is built
+    once per node and memoised: merged keys deduplicate, so a chain of merges of merges (a
+    "merge bomb") stays linear; what a merge adds is still counted against the budget."""
 
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.values = 0
         self.active: set[int] = set()  # node ids on the current path: catches recursive aliases
+        self.marks = doc.marks  # where positions go; swapped while a merge source is built
+        self.key_marks = doc.key_marks
+        self.merge_memo: dict[int, _MergeSource] = {}
+        self.seen_problems: set[tuple[int, int, str]] = set()
+        self.resolver = Core12Resolver()
 
     def fail(self, node: Node, message: str, hint: str = "") -> UnreadableDocument:
         m = _mark(node)
         return UnreadableDocument(self.doc.path, m.line, m.col, message, hint)
 
-    def value(self, node: Node, path: JsonPath, depth: int) -> Any:
-        self.values += 1
+    def count(self, node: Node, n: int = 1) -> None:
+        self.values += n
         if self.values > MAX_VALUES:
             raise self.fail(
                 node,
-                f"more than {MAX_VALUES:,} values (an alias bomb?)",
+                f"more than {MAX_VALUES:,} values after expanding aliases and merges (an alias bomb?)",
                 hint="a manifest this large should be split",
             )
+
+    def value(self, node: Node, path: JsonPath, depth: int) -> Any:
+        self.count(node)
         if depth > MAX_DEPTH:
             raise self.fail(node, f"nested deeper than {MAX_DEPTH} levels")
         if id(node) in self.active:
             raise self.fail(node, "an alias refers to itself (recursive anchor)")
-        self.doc.marks[path] = _mark(node)
+        self.marks[path] = _mark(node)
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         self.active.add(id(node))
         try:
             if isinstance(node, SequenceNode):
                 if node.tag != _SEQ:
-                    self.problem(node, path, f"tag {node.tag} is not supported", "remove the tag")
+                    self.tag_problem(node, path)
                 return [self.value(n, (*path, i), depth + 1) for i, n in enumerate(node.value)]
             if isinstance(node, MappingNode):
                 if node.tag != _MAP:
-                    self.problem(node, path, f"tag {node.tag} is not supported", "remove the tag")
+                    self.tag_problem(node, path)
                 return self.mapping(node, path, depth)
         finally:
             self.active.discard(id(node))
@@ -312,87 +348,142 @@ class _Builder:
 
     def problem(self, node: Node, path: JsonPath, message: str, hint: str = "") -> None:
         m = _mark(node)
+        # An anchored value used many times would report the same fault at each use.
+        if (m.line, m.col, message) in self.seen_problems:
+            return
+        self.seen_problems.add((m.line, m.col, message))
         self.doc.problems.append(
             Diagnostic(self.doc.path, m.line, m.col, "error", format_json_path(path), message, hint)
         )
 
+    def tag_problem(self, node: Node, path: JsonPath) -> None:
+        self.problem(
+            node,
+            path,
+            f"the tag {_short_tag(node.tag)} is not supported; write the value plainly",
+            "imgbatch reads no tags: quote the value if it is text",
+        )
+
     def scalar(self, node: ScalarNode, path: JsonPath) -> Any:
         tag, text = node.tag, node.value
+        # The node does not say whether its tag was written or resolved: it was written when
+        # it differs from what the plain text resolves to. `!!str` is honoured exactly (the text
+        # as written); any other written tag is refused rather than guessed at (PyYAML would read
+        # `!!bool yes` as false and `!!null foo` as null).
+        implicit = self.resolver.resolve(ScalarNode, text, (True, False)) if not node.style else _STR
         if tag == _STR:
+            return text
+        if tag != implicit:
+            self.tag_problem(node, path)
             return text
         if tag == _NULL:
             return None
         if tag == _BOOL:
             return text.lower() == "true"
         if tag == _INT:
-            try:
-                if text.startswith(("0o", "0x")):
-                    return int(text[2:], 8 if text[1] == "o" else 16)
-                return int(text, 10)
-            except ValueError:
-                self.problem(node, path, f"{text!r} is not an integer")
-                return text
-        if tag == _FLOAT:
-            try:
-                number = float(
-                    text.replace(".inf", "inf")
-                    .replace(".Inf", "inf")
-                    .replace(".INF", "inf")
-                    .replace(".nan", "nan")
-                    .replace(".NaN", "nan")
-                    .replace(".NAN", "nan")
-                )
-            except ValueError:
-                number = None
-            if number is None or number != number or number in (float("inf"), float("-inf")):
-                self.problem(node, path, f"{text!r} is not a finite number", "quote it if it is text")
-                return text
-            return number
-        self.problem(node, path, f"tag {tag} is not supported", "remove the tag or quote the value")
-        return text
+            if text.startswith(("0o", "0x")):
+                return int(text[2:], 8 if text[1] == "o" else 16)
+            return int(text, 10)
+        number = float(text.lower().replace(".inf", "inf").replace(".nan", "nan"))
+        if number != number or number in (float("inf"), float("-inf")):
+            self.problem(node, path, f"{text!r} is not a finite number", "quote it if it is text")
+            return text
+        return number
 
     def mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
         explicit: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
+        first_marks: dict[str, Mark] = {}
+        sources: list[tuple[Node, Node]] = []
         for knode, vnode in node.value:
             if isinstance(knode, ScalarNode) and knode.value == "<<" and not knode.style:
-                self.merge_into(merged, vnode, path, depth)
+                sources.append((knode, vnode))
                 continue
             key = self.key(knode, path)
             if key is None:
                 continue
             kpath = (*path, key)
             if key in explicit:
-                first = self.doc.key_marks[kpath]
                 self.problem(
                     knode,
                     kpath,
-                    f"key {key!r} appears twice (first at line {first.line})",
+                    f"key {key!r} appears twice (first at line {first_marks[key].line})",
                     "delete one of them: YAML keeps only the last, silently",
                 )
                 continue
-            self.doc.key_marks[kpath] = _mark(knode)
+            first_marks[key] = _mark(knode)
+            self.key_marks[kpath] = first_marks[key]
             explicit[key] = self.value(vnode, kpath, depth + 1)
-        for key, val in merged.items():
-            explicit.setdefault(key, val)
+        for knode, vnode in sources:
+            self.merge_into(explicit, knode, vnode, path, depth)
         return explicit
 
-    def merge_into(self, merged: dict[str, Any], vnode: Node, path: JsonPath, depth: int) -> None:
-        sources = vnode.value if isinstance(vnode, SequenceNode) else [vnode]
-        for src in sources:
+    def merge_into(self, out: dict[str, Any], knode: Node, vnode: Node, path: JsonPath, depth: int) -> None:
+        """Add the keys of each `<<` source that `out` lacks: explicit keys win, and earlier
+        sources win over later ones."""
+        items = vnode.value if isinstance(vnode, SequenceNode) else [vnode]
+        for src in items:
+            self.count(src)
             if not isinstance(src, MappingNode):
                 self.problem(src, path, "'<<' merges only mappings", "point '<<' at a mapping anchor")
                 continue
-            # Explicit keys of this mapping win; earlier merge sources win over later ones.
-            for key, val in self.mapping(src, path, depth).items():
-                merged.setdefault(key, val)
+            if id(src) in self.active:
+                raise self.fail(
+                    src,
+                    "a '<<' merge refers to the mapping it is part of (recursive anchor)",
+                    "merge a mapping that does not contain this one",
+                )
+            merged = self.merge_source(src, path, depth)
+            for key, val in merged.data.items():
+                if key in out:
+                    continue
+                out[key] = val
+                kpath = (*path, key)
+                self.key_marks[kpath] = merged.key_marks[key]
+                marks = merged.marks[key]
+                self.count(src, len(marks))
+                for suffix, mark in marks:
+                    self.marks[(*kpath, *suffix)] = mark
+
+    def merge_source(self, src: MappingNode, path: JsonPath, depth: int) -> _MergeSource:
+        memo = self.merge_memo.get(id(src))
+        if memo is not None:
+            return memo
+        outer_marks, outer_key_marks = self.marks, self.key_marks
+        self.marks, self.key_marks = {}, {}
+        self.active.add(id(src))
+        try:
+            data = self.mapping(src, path, depth + 1)
+            marks, key_marks = self.marks, self.key_marks
+        finally:
+            self.marks, self.key_marks = outer_marks, outer_key_marks
+            self.active.discard(id(src))
+        n = len(path)
+        by_key: dict[str, list[tuple[JsonPath, Mark]]] = {k: [] for k in data}
+        for p, mark in marks.items():
+            by_key[str(p[n])].append((p[n + 1 :], mark))
+        memo = _MergeSource(data, by_key, {str(p[n]): m for p, m in key_marks.items() if len(p) == n + 1})
+        self.merge_memo[id(src)] = memo
+        return memo
 
     def key(self, knode: Node, path: JsonPath) -> str | None:
         if not isinstance(knode, ScalarNode):
             self.problem(knode, path, "a key must be a plain value, not a list or mapping")
             return None
-        if knode.tag == _NULL:
+        if knode.tag == _NULL and not knode.style:
             self.problem(knode, path, "empty key", "write the key name before ':'")
             return None
         # JSON keys are strings: take the key exactly as typed (`2024:` is the key "2024").
         return str(knode.value)
+
+
+@dataclass
+class _MergeSource:
+    """A built `<<` source: its keys and values, and the positions under each key."""
+
+    data: dict[str, Any]
+    marks: dict[str, list[tuple[JsonPath, Mark]]]
+    key_marks: dict[str, Mark]
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag

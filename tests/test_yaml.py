@@ -148,3 +148,111 @@ def test_anchors_and_merge_keys_work(write: Callable[..., Path]) -> None:
         ("b", "p", 2),
         ("c", "q", 1),
     ]
+
+
+def test_a_mapping_merging_itself_is_refused_not_a_crash(write: Callable[..., Path]) -> None:
+    top = "version: 1\nname: t\nsizes: ['1:1']\nx: &x {<<: *x}\nprompts: [{id: a, prompt: p}]\n"
+    assert "'<<' merge refers to the mapping it is part of" in only_error(write(top, "a.yaml"))
+    via_prompt = "version: 1\nname: t\nsizes: ['1:1']\nprompts:\n  - &p {<<: *p, id: a, prompt: p}\n"
+    assert ":5:5:" in only_error(write(via_prompt, "b.yaml"))
+    indirect = "a: &a {b: &b {<<: *a}}\n"
+    assert "recursive anchor" in only_error(write(indirect, "c.yaml"))
+
+
+def _merge_bomb(base: str, levels: int = 10, width: int = 10) -> str:
+    lines = ["version: 1", "name: t", "sizes: ['1:1']", f"x0: &a0 {base}"]
+    for i in range(1, levels + 1):
+        lines.append(f"x{i}: &a{i} {{<<: [" + ", ".join([f"*a{i - 1}"] * width) + "]}")
+    lines.append(f"prompts: [{{<<: *a{levels}, id: a, prompt: p}}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("base", ["{}", "{k: [1, 2, 3]}"])
+def test_a_merge_bomb_is_answered_in_well_under_a_second(write: Callable[..., Path], base: str) -> None:
+    path = write(_merge_bomb(base))
+    start = time.monotonic()
+    checked = check_file(str(path))
+    assert time.monotonic() - start < 0.5  # 10^10 merges if each were expanded
+    assert checked.manifest is None  # the x0..x10 keys are unknown; the point is it answers
+
+
+def test_merged_keys_keep_their_positions_and_explicit_keys_win(write: Callable[..., Path]) -> None:
+    path = write("""
+        version: 1
+        name: t
+        sizes: ['1:1']
+        prompts:
+          - &base {id: a, prompt: p, repeat: 2}
+          - {id: b, <<: [*base, {prompt: q, repeat: 3, resolution: 4k}]}
+    """)
+    checked = check_file(str(path))
+    errors = [d.text() for d in checked.diagnostics if d.severity == "error"]
+    # the merged bad value is reported where it is written, under the merging prompt's path
+    assert len(errors) == 1 and ":6:60: error: $.prompts[1].resolution:" in errors[0]
+    ok = write(str(path.read_text()).replace("4k", "4K"), "ok.yaml")
+    manifest = check_file(str(ok)).manifest
+    assert manifest is not None
+    assert [(p.id, p.text, p.repeat) for p in manifest.prompts] == [("a", "p", 2), ("b", "p", 2)]
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [("!!bool yes", "!!bool"), ("!!bool maybe", "!!bool"), ("!!null foo", "!!null"), ("!!int '3'", "!!int")],
+)
+def test_explicit_tags_are_refused_with_the_position(
+    write: Callable[..., Path], value: str, tag: str
+) -> None:
+    msg = only_error(write(CAT + f"description: {value}\n"))
+    assert f":7:14: error: $.description: the tag {tag} is not supported; write the value plainly" in msg
+
+
+def test_str_tag_is_honoured_exactly_and_redundant_tags_change_nothing(write: Callable[..., Path]) -> None:
+    path = write(
+        "version: 1\nname: t\nsizes: ['1:1']\nrepeat: !!int 2\nprompts: [{id: !!str 12, prompt: p}]\n"
+    )
+    checked = check_file(str(path))
+    assert checked.manifest is not None
+    assert checked.manifest.prompts[0].id == "12" and checked.manifest.prompts[0].repeat == 2
+
+
+@pytest.mark.parametrize("text", [".5e3", "-.5E+3", "5e2", "1.5", "500."])
+def test_yaml_12_floats_are_floats(write: Callable[..., Path], text: str) -> None:
+    from runner.yamlio import load_text
+
+    assert load_text(f"x: {text}\n", "m.yaml").data == {"x": float(text)}
+
+
+def test_a_float_where_an_integer_is_expected_is_an_error_not_a_crash(write: Callable[..., Path]) -> None:
+    msg = only_error(
+        write("version: 1\nname: t\nsizes: ['1:1']\nrepeat: 2.0\nprompts: [{id: a, prompt: p}]\n")
+    )
+    assert ":4:9: error: $.repeat: expected an integer, got number 2.0" in msg
+
+
+def test_a_reused_anchor_says_which_and_where(write: Callable[..., Path]) -> None:
+    msg = only_error(write("version: 1\nname: t\nsizes: &a ['1:1']\nprompts: &a [{id: a, prompt: p}]\n"))
+    assert ":4:10: error: YAML syntax error: anchor '&a' is defined twice (first at line 3:8)" in msg
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["prompts:\n\t- {id: a, prompt: p}\n", "prompts:\n  - id: a\n\t  prompt: p\n"],
+)
+def test_tabs_say_tabs(write: Callable[..., Path], text: str) -> None:
+    msg = only_error(write("version: 1\nname: t\nsizes: ['1:1']\n" + text))
+    assert "tabs cannot indent YAML; use spaces" in msg
+
+
+def test_a_trailing_newline_does_not_slip_through_a_pattern(write: Callable[..., Path]) -> None:
+    path = write(
+        'version: 1\nname: "t\\n"\nsizes: ["1:1\\n", "2048x1152\\n"]\nprompts: [{id: "a\\n", prompt: p}]\n'
+    )
+    errors = {d.json_path for d in check_file(str(path)).diagnostics if d.severity == "error"}
+    assert errors == {"$.name", "$.sizes[0]", "$.sizes[1]", "$.prompts[0].id"}
+
+
+def test_an_over_long_prompt_says_how_long(write: Callable[..., Path]) -> None:
+    msg = only_error(
+        write(f"version: 1\nname: t\nsizes: ['1:1']\nprompts: [{{id: a, prompt: {'x' * 32_005}}}]\n")
+    )
+    assert "$.prompts[0].prompt: the prompt is 32,005 characters; at most 32,000" in msg
