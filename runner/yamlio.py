@@ -370,9 +370,13 @@ class _Builder:
         # it differs from what the plain text resolves to. `!!str` is honoured exactly (the text
         # as written); any other written tag is refused rather than guessed at (PyYAML would read
         # `!!bool yes` as false and `!!null foo` as null).
-        implicit = self.resolver.resolve(ScalarNode, text, (True, False)) if not node.style else _STR
         if tag == _STR:
             return text
+        implicit = (
+            self.resolver.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+            if not node.style
+            else _STR
+        )
         if tag != implicit:
             self.tag_problem(node, path)
             return text
