@@ -137,6 +137,8 @@ def schema(ctx: click.Context) -> None:
 
 
 SHARE = click.FloatRange(0.0, 1.0)
+# The sandbox's image-host faults (runner/sandbox/imagehost.py keeps the same list; a test checks).
+IMAGE_FAULTS = ("404", "expired", "truncated", "oversized", "slow", "html", "svg", "error-body")
 
 
 def fault_options(f: Any) -> Any:
@@ -233,6 +235,52 @@ def fault_options(f: Any) -> Any:
                 "--echo-headers", is_flag=True, help="Echo the request headers (the key too) into messages."
             ),
             click.option("--seed", type=int, default=0, help="Seed of the fault dice."),
+            click.option(
+                "--end-status",
+                default="failed",
+                show_default=True,
+                help="How --fail-share tasks end (e.g. canceled, error, expired; 'processing': never).",
+            ),
+            click.option(
+                "--image-faults",
+                default="",
+                help="Comma list of image-host faults: " + ", ".join(IMAGE_FAULTS) + ".",
+            ),
+            click.option(
+                "--image-fault-share",
+                type=SHARE,
+                default=1.0,
+                show_default=True,
+                help="Share of images faulted.",
+            ),
+            click.option(
+                "--image-fault-times",
+                type=click.IntRange(0),
+                default=1,
+                show_default=True,
+                help="Faulted fetches of each such image before it is served right (0: always).",
+            ),
+            click.option(
+                "--url-ttl",
+                type=click.FloatRange(0.0),
+                default=3600.0,
+                show_default=True,
+                help="Seconds a signed image URL stays valid.",
+            ),
+            click.option(
+                "--oversize-mb",
+                type=click.FloatRange(0.0),
+                default=200.0,
+                show_default=True,
+                help="Body size of an 'oversized' image answer.",
+            ),
+            click.option(
+                "--drip-seconds",
+                type=click.FloatRange(0.0),
+                default=2.0,
+                show_default=True,
+                help="Pause before each byte of a 'slow' image answer.",
+            ),
         ]
     ):
         f = decorator(f)
@@ -241,8 +289,24 @@ def fault_options(f: Any) -> Any:
 
 def faults_from(opts: dict[str, Any]) -> Faults:
     from runner.sandbox import Faults
+    from runner.sandbox.imagehost import ImageFaults
 
+    kinds = tuple(k.strip() for k in opts["image_faults"].split(",") if k.strip())
+    unknown = [k for k in kinds if k not in IMAGE_FAULTS]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)}: use {', '.join(IMAGE_FAULTS)}", param_hint="--image-faults"
+        )
     return Faults(
+        end_status=opts["end_status"],
+        image=ImageFaults(
+            kinds=kinds,
+            share=opts["image_fault_share"],
+            times=opts["image_fault_times"],
+            url_ttl=opts["url_ttl"],
+            oversize_mb=opts["oversize_mb"],
+            drip_seconds=opts["drip_seconds"],
+        ),
         latency=opts["latency"],
         rate_limit=opts["rate_limit"],
         error_share=opts["error_share"],
@@ -277,14 +341,43 @@ def _pair(text: str, option: str, key: Callable[[str], Any]) -> tuple[Any, int |
     "--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="0 picks a free port."
 )
 @click.option("--token", default="sandbox", show_default=True, help="The API key the sandbox accepts.")
+@click.option(
+    "--image-host",
+    default=None,
+    help="Serve images only from this second address (e.g. 127.0.0.2), like a CDN; it records "
+    "the headers it receives (GET /sandbox/stats).",
+)
+@click.option(
+    "--image-port", type=click.IntRange(0, 65535), default=0, help="Port of --image-host (0: free)."
+)
 @fault_options
 @click.pass_context
-def sandbox(ctx: click.Context, /, host: str, port: int, token: str, **opts: Any) -> None:
+def sandbox(
+    ctx: click.Context,
+    /,
+    host: str,
+    port: int,
+    token: str,
+    image_host: str | None,
+    image_port: int,
+    **opts: Any,
+) -> None:
     """Serve a local stand-in for the aireiter API until stopped; prints its base URL."""
     from runner.commands.sandbox import sandbox as command
 
+    faults = faults_from(opts)
     ctx.exit(
-        command(host, port, token, opts["task_seconds"], faults_from(opts), opts["credits"], opts["seed"])
+        command(
+            host,
+            port,
+            token,
+            opts["task_seconds"],
+            faults,
+            opts["credits"],
+            opts["seed"],
+            image_host,
+            image_port,
+        )
     )
 
 
@@ -382,6 +475,28 @@ def connection_from(opts: dict[str, Any]) -> Connection:
     help="Refuse, sending nothing, if the estimate exceeds this; stop submitting if the "
     "service's own estimates reach it.",
 )
+@click.option(
+    "--task-timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=1800.0,
+    show_default=True,
+    help="Seconds from submission a task may take; then it is recorded timed_out (still paid; "
+    "a later run asks the service again).",
+)
+@click.option(
+    "--max-image-mb",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=64.0,
+    show_default=True,
+    help="Largest image download accepted, in MB; larger bodies are cut off while streaming.",
+)
+@click.option(
+    "--download-timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds one image download may take in all, retries included.",
+)
 @click.option("--retry-failed", is_flag=True, help="Resubmit failed tasks (as <out_task_id>-r<attempt>).")
 @click.option(
     "--no-wait",
@@ -411,6 +526,9 @@ def run(
     no_wait: bool,
     fmt: str,
     shard: Shard | None,
+    task_timeout: float,
+    max_image_mb: float,
+    download_timeout: float,
     **opts: Any,
 ) -> None:
     """Submit what is new, wait, download the images, record everything in the ledger.
@@ -434,6 +552,9 @@ def run(
         max_credits=max_credits,
         retry_failed=retry_failed,
         wait=not no_wait,
+        task_timeout=task_timeout,
+        max_image_mb=max_image_mb,
+        download_timeout=download_timeout,
     )
     ctx.exit(command(paths, connection_from(opts), ledger_path, options, fmt, shard=shard))
 

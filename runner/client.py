@@ -16,7 +16,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -92,6 +91,7 @@ class ApiClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.transport = transport  # image downloads use it too, through their own client
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
@@ -191,31 +191,6 @@ class ApiClient:
         if not isinstance(data, dict):
             return Answer(Kind.UNKNOWN, status=code, message=f"{what}: the envelope has no data")
         return Answer(Kind.OK, data=data, status=code, message=message)
-
-    # --- downloads ----------------------------------------------------------------------
-
-    async def download(self, url: str, dest: Path) -> str:
-        """Stream `url` into `dest` (a temp path); returns an error message or ''."""
-        what = f"GET {url}"
-        message = ""
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                await self.sleep(self.retry.delay(attempt, self.rng))
-            try:
-                async with self.http.stream("GET", url) as response:
-                    if response.status_code != 200:
-                        message = f"{what}: HTTP {response.status_code}"
-                        if response.status_code in (429,) or response.status_code >= 500:
-                            continue
-                        return message
-                    with open(dest, "wb") as f:
-                        async for chunk in response.aiter_bytes(1 << 16):
-                            f.write(chunk)
-                        f.flush()
-                    return ""
-            except (httpx.TimeoutException, httpx.TransportError) as e:
-                message = f"{what}: {_reason(e)}"
-        return message
 
 
 def _message_of(response: httpx.Response) -> str:

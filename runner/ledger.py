@@ -26,7 +26,12 @@ Record = dict[str, Any]
 # Statuses of a record besides the running ones upstream reports (pending, processing, ...).
 COMPLETED = "completed"
 SUBMITTING = "submitting"  # the intent is recorded; whether upstream got it is not yet known
-FAILED_STATES = frozenset({"failed", "rejected", "lost"})
+# Statuses the service may end a task with that are not success: terminal failures.
+UPSTREAM_FAILED = frozenset({"failed", "canceled", "cancelled", "error", "expired", "timeout"})
+FAILED_STATES = UPSTREAM_FAILED | {"rejected", "lost"}
+# Not finished by --task-timeout: still paid and maybe still running, so never resubmitted;
+# the next run asks the service about it first.
+TIMED_OUT = "timed_out"
 
 
 def serialize(record: Record) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from runner.diagnostics import Diagnostic, count
@@ -115,7 +115,9 @@ def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
     s = summary
     lines = [
         f"imgbatch: {s.planned} planned: {s.completed} completed, {s.failed} failed, "
-        f"{s.running} running, {s.unconfirmed} unconfirmed, {s.not_submitted} not submitted",
+        f"{s.running} running, {s.unconfirmed} unconfirmed, {s.not_submitted} not submitted"
+        + (f", {s.timed_out} timed out" if s.timed_out else "")
+        + (f", {s.missing_images} without their images" if s.missing_images else ""),
         f"imgbatch: this run: {s.submitted} submitted, {s.adopted} adopted, {s.downloads} downloaded, "
         f"{s.credits_estimated:,.0f} credits estimated, {s.credits_used:,.0f} used, "
         f"{s.requests} requests",
@@ -137,8 +139,13 @@ def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
 
 
 def status_rows(
-    tasks: Sequence[Task], checked: Sequence[CheckedFile], records: dict[str, Any]
+    tasks: Sequence[Task],
+    checked: Sequence[CheckedFile],
+    records: dict[str, Any],
+    verified: Callable[[dict[str, Any]], bool],
 ) -> list[dict[str, Any]]:
+    """Counts per manifest. An image counts only if `verified` (its file is on disk with the
+    recorded sha256); a completed task without all its images counts as `missing`."""
     rows: dict[str, dict[str, Any]] = {}
     for cf in checked:
         if cf.manifest is not None:
@@ -150,8 +157,10 @@ def status_rows(
                 "failed": 0,
                 "running": 0,
                 "not_submitted": 0,
+                "missing": 0,
                 "credits_used": 0,
                 "images": 0,
+                "done": 0,
             }
     for t in tasks:
         row = rows[t.manifest]
@@ -163,7 +172,12 @@ def status_rows(
         elif status == COMPLETED:
             row["completed"] += 1
             outputs: list[dict[str, Any]] = (record or {}).get("outputs") or []
-            row["images"] += len([o for o in outputs if o.get("path")])
+            good = len([o for o in outputs if isinstance(o, dict) and verified(o)])
+            row["images"] += good
+            if outputs and good == len(outputs):
+                row["done"] += 1
+            else:
+                row["missing"] += 1
         elif status in FAILED_STATES:
             row["failed"] += 1
         else:
@@ -174,8 +188,28 @@ def status_rows(
 
 
 def status_table(rows: Sequence[dict[str, Any]], ledger: Any) -> list[str]:
-    headers = ("MANIFEST", "TASKS", "COMPLETED", "FAILED", "RUNNING", "NOT SUBMITTED", "CREDITS", "IMAGES")
-    keys = ("manifest", "tasks", "completed", "failed", "running", "not_submitted", "credits_used", "images")
+    headers = (
+        "MANIFEST",
+        "TASKS",
+        "COMPLETED",
+        "FAILED",
+        "RUNNING",
+        "NOT SUBMITTED",
+        "CREDITS",
+        "IMAGES",
+        "MISSING",
+    )
+    keys = (
+        "manifest",
+        "tasks",
+        "completed",
+        "failed",
+        "running",
+        "not_submitted",
+        "credits_used",
+        "images",
+        "missing",
+    )
     table = [headers] + [
         tuple(f"{r[k]:,}" if isinstance(r[k], (int, float)) else str(r[k]) for k in keys) for r in rows
     ]

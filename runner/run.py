@@ -13,22 +13,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
-import os
 import random
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from runner.client import Answer, ApiClient, Kind
+from runner.download import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_IMAGE_MB,
+    Downloader,
+    DownloadOptions,
+    Failure,
+    Verdict,
+    has_file,
+    prepare_out_dir,
+)
 from runner.errors import GuardRefused
 from runner.ids import attempt_id
-from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, Ledger, Record
+from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, UPSTREAM_FAILED, Ledger, Record
 from runner.plan import Task
 from runner.progress import Progress
 
+DEFAULT_TASK_TIMEOUT = 30 * 60.0
 DEFAULT_CREDITS_PER_TASK = 100  # the API page's example estimate; used until the service says more
 POLL_CAP = 30.0
 MAX_SUBMIT_ROUNDS = 3  # submits of one id in one run, each only after the service denied knowing it
@@ -46,6 +55,12 @@ class RunOptions:
     poll_once: bool = False  # query unfinished tasks once instead of waiting (status --refresh)
     submit: bool = True  # False: only look up and finish what the ledger holds (status --refresh)
     compact_every: float = 5.0
+    task_timeout: float = DEFAULT_TASK_TIMEOUT  # seconds from submission to a terminal status
+    max_image_mb: float = DEFAULT_MAX_IMAGE_MB
+    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
+
+    def download_options(self) -> DownloadOptions:
+        return DownloadOptions(max_bytes=int(self.max_image_mb * 1024 * 1024), deadline=self.download_timeout)
 
 
 @dataclass
@@ -57,6 +72,10 @@ class Summary:
     failed: int = 0
     running: int = 0
     unconfirmed: int = 0  # recorded as `submitting`: the next run asks the service first
+    timed_out: int = 0  # not finished by --task-timeout
+    missing_images: int = 0  # completed upstream, but no verified file on disk
+    download_unreachable: int = 0  # downloads that failed because the host was unreachable/slow
+    download_refused: int = 0  # downloads refused (not an image, damaged, too large, URL dead)
     not_submitted: int = 0
     held_back: int = 0  # stopped by --max-credits during the run
     unresolved: int = 0  # the service gave no usable answer
@@ -74,11 +93,18 @@ class Summary:
 
 class Runner:
     def __init__(
-        self, tasks: list[Task], ledger: Ledger, client: ApiClient, options: RunOptions, progress: Progress
+        self,
+        tasks: list[Task],
+        ledger: Ledger,
+        client: ApiClient,
+        options: RunOptions,
+        progress: Progress,
+        downloader: Downloader,
     ) -> None:
         self.tasks = tasks
         self.ledger = ledger
         self.client = client
+        self.downloader = downloader
         self.opts = options
         self.progress = progress
         self.summary = Summary(planned=len(tasks))
@@ -123,7 +149,7 @@ class Runner:
 
     async def run(self) -> Summary:
         self.check_guards()
-        self.opts.out_dir.mkdir(parents=True, exist_ok=True)
+        prepare_out_dir(self.opts.out_dir)
         counts = self.progress.counts
         counts.planned = len(self.tasks)
         work = []
@@ -167,7 +193,9 @@ class Runner:
     def _finish(self) -> None:
         s = self.summary
         s.requests = self.client.requests
+        s.downloads = self.downloader.count
         s.completed = s.failed = s.running = s.unconfirmed = s.not_submitted = 0
+        s.timed_out = s.missing_images = 0
         for task in self.tasks:
             record = self.ledger.get(task.out_task_id)
             status = record["status"] if record else None
@@ -175,10 +203,14 @@ class Runner:
                 s.not_submitted += 1
             elif status == COMPLETED and self._downloaded(record):
                 s.completed += 1
+            elif status == COMPLETED:
+                s.missing_images += 1
             elif status in FAILED_STATES:
                 s.failed += 1
             elif status == SUBMITTING:
                 s.unconfirmed += 1
+            elif status == TIMED_OUT:
+                s.timed_out += 1
             else:
                 s.running += 1
 
@@ -314,11 +346,21 @@ class Runner:
 
     async def _poll(self, record: Record) -> Record:
         interval = self.opts.poll_interval
+        deadline = _submitted_at(record) + self.opts.task_timeout
+        was = record["status"]
+        asked = False
         while record["status"] != COMPLETED and record["status"] not in FAILED_STATES:
+            if asked and time.time() >= deadline:
+                # Still paid and maybe still running: never resubmitted; the next run asks first.
+                record = {**record, "status": TIMED_OUT, "error": _timeout_message(self.opts.task_timeout)}
+                self.ledger.put(record)
+                break
             if not self.opts.poll_once:
-                await asyncio.sleep(interval * (0.8 + 0.4 * self.rng.random()))
+                wait = interval * (0.8 + 0.4 * self.rng.random())
+                await asyncio.sleep(max(0.0, min(wait, deadline - time.time())) if asked else wait)
                 interval = min(POLL_CAP, interval * 1.5)
             answer = await self.client.query(record["submit_id"])
+            asked = True
             if answer.kind is Kind.OK and answer.data is not None:
                 record = _merge_answer(record, answer.data)
                 self.ledger.put(record)
@@ -334,7 +376,7 @@ class Runner:
                 return record
             if self.opts.poll_once:
                 break
-        if record["status"] == COMPLETED and record.get("credits_used") is not None:
+        if record["status"] == COMPLETED and was != COMPLETED and record.get("credits_used") is not None:
             self.summary.credits_used += float(record["credits_used"] or 0)
         return record
 
@@ -342,67 +384,34 @@ class Runner:
 
     def _downloaded(self, record: Record | None) -> bool:
         outputs = (record or {}).get("outputs") or []
-        return bool(outputs) and all(self._has_file(o) for o in outputs)
-
-    def _has_file(self, output: dict[str, Any]) -> bool:
-        """The output was downloaded and its file is still there (paths are ledger-relative)."""
-        stored = output.get("path")
-        if not stored:
-            return False
-        path = Path(stored)
-        return (path if path.is_absolute() else self.ledger.path.parent / path).is_file()
+        return bool(outputs) and all(has_file(o, self.ledger.path.parent) for o in outputs)
 
     async def _download(self, record: Record) -> Record:
-        outputs = [dict(o) for o in record.get("outputs") or []]
-        if not outputs:
-            record = {**record, "error": "completed without any output"}
-            self.ledger.put(record)
-            return record
-        for i, out in enumerate(outputs):
-            if self._has_file(out):
-                continue
-            error = await self._fetch_one(record, i, out)
-            if error:
-                self.summary.errors.append(f"{record['out_task_id']}: {error}")
-                record = {**record, "outputs": outputs, "error": error}
-                self.ledger.put(record)
-                return record
-        record = {**record, "outputs": outputs, "error": None}
+        record, failure = await self.downloader.complete(record, lambda: self._refresh(record))
+        record = {**record, "error": _download_advice(failure) if failure else None}
         self.ledger.put(record)
+        if failure is not None:
+            if failure.verdict is Verdict.UNREACHABLE:
+                self.summary.download_unreachable += 1
+            else:
+                self.summary.download_refused += 1
+            self.summary.errors.append(f"{record['out_task_id']}: {record['error']}")
+            return record
+        planned = record.get("pixels")
+        for out in record.get("outputs") or []:
+            if planned and [out.get("width"), out.get("height")] != list(planned):
+                self._warn(
+                    f"{record['out_task_id']}: delivered {out.get('width')}x{out.get('height')}, "
+                    f"the plan said {planned[0]}x{planned[1]}"
+                )
         return record
 
-    async def _fetch_one(self, record: Record, index: int, out: dict[str, Any]) -> str:
-        url = out.get("url")
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            return f"output {index} has no usable url"
-        stem = record["out_task_id"] + (f"-{index}" if index else "")
-        part = self.opts.out_dir / f".{stem}.part"
-        try:
-            error = await self.client.download(url, part)
-            if error:
-                return error
-            digest = _sha256(part)
-            try:
-                with Image.open(part) as img:
-                    width, height, fmt = img.width, img.height, (img.format or "png").lower()
-            except (OSError, Image.DecompressionBombError) as e:
-                return f"GET {url}: not an image ({' '.join(str(e).split())[:100]})"
-            final = self.opts.out_dir / f"{stem}.{'jpg' if fmt == 'jpeg' else fmt}"
-            os.replace(part, final)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
-        out.update(
-            path=_relative_to(final, self.ledger.path.parent), sha256=digest, width=width, height=height
-        )
-        self.summary.downloads += 1
-        planned = record.get("pixels")
-        if planned and [width, height] != list(planned):
-            self._warn(
-                f"{record['out_task_id']}: delivered {width}x{height}, the plan said "
-                f"{planned[0]}x{planned[1]}"
-            )
-        return ""
+    async def _refresh(self, record: Record) -> Record | None:
+        """Ask the service for the task again: a completed answer carries fresh output URLs."""
+        answer = await self.client.query(record["submit_id"])
+        if answer.kind is not Kind.OK or answer.data is None or answer.data.get("status") != COMPLETED:
+            return None
+        return _merge_answer({**record, "outputs": []}, answer.data)
 
     def _warn(self, message: str) -> None:
         self.summary.warnings.append(message)
@@ -450,8 +459,8 @@ def _merge_answer(record: Record, data: dict[str, Any]) -> Record:
     for key in ("task_id", "estimated_credits", "credits_used", "created_at", "completed_at"):
         if data.get(key) is not None:
             merged[key] = data[key]
-    if merged["status"] == "failed":
-        merged["error"] = str(data.get("error") or data.get("message") or "failed upstream")
+    if merged["status"] in UPSTREAM_FAILED:
+        merged["error"] = str(data.get("error") or data.get("message") or f"{merged['status']} upstream")
     output = data.get("output")
     if merged["status"] == COMPLETED and isinstance(output, list):
         known = {o.get("url"): o for o in merged.get("outputs") or []}
@@ -464,16 +473,25 @@ def _merge_answer(record: Record, data: dict[str, Any]) -> Record:
     return merged
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _submitted_at(record: Record) -> float:
+    """When the service says the task was created (wall clock), else now."""
+    created = record.get("created_at")
+    if isinstance(created, str):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+    return time.time()
 
 
-def _relative_to(path: Path, base: Path) -> str:
-    try:
-        return os.path.relpath(path, base)
-    except ValueError:
-        return str(path.resolve())
+def _timeout_message(seconds: float) -> str:
+    return (
+        f"not finished {seconds / 60:g} min after submission (--task-timeout); still paid: "
+        "a later run asks the service about it again"
+    )
+
+
+def _download_advice(failure: Failure) -> str:
+    if failure.verdict is Verdict.UNREACHABLE:
+        return f"{failure.message}; the task is paid: rerun the same command to download it"
+    if failure.verdict is Verdict.STALE:
+        return f"{failure.message}, even with a fresh URL; the task is paid: rerun later to try again"
+    return f"{failure.message}; the task is paid: rerun to try again, or report it to the provider"

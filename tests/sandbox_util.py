@@ -26,11 +26,17 @@ class FakeClock:
 
 
 @contextmanager
-def loopback(sandbox: Sandbox) -> Iterator[str]:
-    """Serve `sandbox` over real HTTP on 127.0.0.1 in a thread; yields the base URL."""
+def loopback(sandbox: Sandbox, *, image_host: str | None = None) -> Iterator[str]:
+    """Serve `sandbox` over real HTTP on 127.0.0.1 in a thread; yields the base URL. With
+    `image_host` (e.g. 127.0.0.2), images are served only from that second address."""
     sock = bind("127.0.0.1", 0)
+    socks = [sock]
+    if image_host:
+        image_sock = bind(image_host, 0)
+        socks.append(image_sock)
+        sandbox.image_base_url = f"http://{image_host}:{image_sock.getsockname()[1]}"
     server = make_server(sandbox)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": socks}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -42,7 +48,8 @@ def loopback(sandbox: Sandbox) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        sock.close()
+        for s in socks:
+            s.close()
 
 
 @contextmanager

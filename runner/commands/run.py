@@ -13,6 +13,7 @@ from runner import report
 from runner.client import ApiClient
 from runner.commands._common import echo_lines, load_plan
 from runner.commands.connection import Connection, make_client
+from runner.download import Downloader
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE
 from runner.ledger import Ledger
 from runner.plan import Task
@@ -37,7 +38,7 @@ def run(
     client = make_client(conn, transport)
     summary = drive(tasks, client, ledger_path, options)
     _report_run(summary, ledger_path, options, fmt)
-    return _run_exit_code(summary)
+    return _run_exit_code(summary, options)
 
 
 def drive(
@@ -48,9 +49,19 @@ def drive(
     progress = make_progress(interactive=False if quiet else None)
 
     async def go() -> Summary:
+        download_options = options.download_options()
+        download_options.backoff = client.retry.base  # the same patience as with the API
+        downloader = Downloader(
+            options.out_dir,
+            ledger_path.parent,
+            download_options,
+            transport=client.transport,
+            concurrency=options.concurrency,
+        )
         try:
-            return await Runner(tasks, ledger, client, options, progress).run()
+            return await Runner(tasks, ledger, client, options, progress, downloader).run()
         finally:
+            await downloader.aclose()
             await client.aclose()
 
     try:
@@ -68,11 +79,17 @@ def _report_run(summary: Summary, ledger_path: Path, options: RunOptions, fmt: s
     echo_lines(report.run_summary_lines(summary, ledger_path, options.out_dir), err=True)
 
 
-def _run_exit_code(summary: Summary) -> int:
-    if summary.unresolved:
+def _run_exit_code(summary: Summary, options: RunOptions) -> int:
+    """0 only when every planned task is completed with its files on disk (or, with --no-wait,
+    submitted)."""
+    if summary.unresolved or summary.download_unreachable or summary.timed_out:
         return EXIT_UNREACHABLE
     if summary.held_back:
         return EXIT_REFUSED
-    if summary.failed:
+    if summary.failed or summary.download_refused:
+        return EXIT_FAILURE
+    if options.wait and summary.completed < summary.planned:
+        return EXIT_FAILURE
+    if not options.wait and summary.not_submitted + summary.unconfirmed:
         return EXIT_FAILURE
     return EXIT_OK

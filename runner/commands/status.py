@@ -12,6 +12,7 @@ from runner import report
 from runner.commands._common import echo_lines, load_plan
 from runner.commands.connection import Connection, make_client
 from runner.commands.run import drive
+from runner.download import file_verified
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_UNREACHABLE
 from runner.ledger import Ledger
 from runner.run import RunOptions
@@ -32,7 +33,8 @@ def status(
         options = RunOptions(out_dir=out_dir, submit=False, wait=False, poll_once=True)
         refreshed = drive(tasks, make_client(conn, transport), ledger_path, options, quiet=True)
     ledger = Ledger.open(ledger_path, write=False)
-    rows = report.status_rows(tasks, checked, ledger.records)
+    base = ledger_path.parent
+    rows = report.status_rows(tasks, checked, ledger.records, lambda o: file_verified(o, base))
     if fmt == "json":
         click.echo(report.dumps({"ledger": str(ledger_path), "manifests": rows}))
     else:
@@ -45,4 +47,5 @@ def status(
             err=True,
         )
         return EXIT_UNREACHABLE
-    return EXIT_FAILURE if any(r["failed"] for r in rows) else EXIT_OK
+    # Done means every planned task completed with its images on disk as recorded.
+    return EXIT_OK if all(r["done"] == r["tasks"] for r in rows) else EXIT_FAILURE

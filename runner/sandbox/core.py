@@ -15,11 +15,12 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from runner.sandbox.imagehost import ImageFaults, ImageHost, Reply
 from runner.sandbox.images import png
 from runner.schema import size_table
 
@@ -48,7 +49,9 @@ class Faults:
     lost_submit_share: float = 0.0  # submit recorded, then answered with an error anyway
     malformed_share: float = 0.0  # request done, then the body is broken JSON
     envelope_error_share: float = 0.0  # HTTP 200 whose envelope says statusCode 500
-    fail_share: float = 0.0  # tasks that end `failed`
+    fail_share: float = 0.0  # tasks that end `failed` (or `end_status`)
+    end_status: str = "failed"  # how those tasks end: canceled, error, expired... or never (processing)
+    image: ImageFaults = field(default_factory=ImageFaults)
     # Prices, for the spending guards: per size class ("1K", "2K", "4K", "custom"), then per
     # call ((n, price): from the n-th accepted submit on); a price may be given as text.
     prices: dict[str, int | str] = field(default_factory=dict)
@@ -65,6 +68,8 @@ class SandboxResponse:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    chunks: Iterator[bytes] | None = None  # a streamed body, sent without Content-Length
+    chunk_delay: float = 0.0  # seconds before each chunk (a slow host)
 
     @property
     def content_type(self) -> str:
@@ -104,6 +109,7 @@ class Sandbox:
         credits_per_task: int = 100,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        image_base_url: str | None = None,
     ) -> None:
         self.token = token
         self.task_seconds = task_seconds
@@ -119,6 +125,9 @@ class Sandbox:
         self._recent: deque[float] = deque()
         self._lock = threading.Lock()
         self._wall_offset = time.time() - clock()
+        # Outputs are served from here when set (a CDN on another host), else from the API host.
+        self.image_base_url = image_base_url.rstrip("/") if image_base_url else None
+        self.image_host = ImageHost(hashlib.sha256(f"sign:{seed}".encode()).digest(), self.faults.image)
 
     # --- what tests ask -----------------------------------------------------------------
 
@@ -132,27 +141,34 @@ class Sandbox:
             "submits": dict(self.submits),
             "submitted_twice": self.submitted_twice(),
             "requests": dict(self.requests),
+            **self.image_host.stats(),
         }
 
     # --- serving ------------------------------------------------------------------------
 
     def handle(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, base_url: str
+        self, method: str, path: str, headers: dict[str, str], body: bytes, base_url: str, query: str = ""
     ) -> SandboxResponse:
         with self._lock:
-            response = self._handle(method, path, headers, body, base_url.rstrip("/"))
+            response = self._handle(method, path, headers, body, base_url.rstrip("/"), query)
             return self._echo(response, headers) if path in (SUBMIT_PATH, QUERY_PATH) else response
 
     def _handle(
-        self, method: str, path: str, headers: dict[str, str], body: bytes, base_url: str
+        self, method: str, path: str, headers: dict[str, str], body: bytes, base_url: str, query: str
     ) -> SandboxResponse:
         self.requests[path if not path.startswith(FILES_PREFIX) else FILES_PREFIX] += 1
+        on_image_host = self.image_base_url is not None and base_url == self.image_base_url
+        self.image_host.faults = self.faults.image  # tests may swap the knobs mid-run
+        if on_image_host or path.startswith(FILES_PREFIX):
+            self.image_host.record(headers)
         if method == "GET" and path == STATS_PATH:
             return _json(200, self.stats())
-        if method == "GET" and path.startswith(FILES_PREFIX):
+        if method == "GET" and path.startswith(FILES_PREFIX) and on_image_host == bool(self.image_base_url):
             if self._roll(self.faults.error_share):
                 return _envelope(503, "service unavailable")
-            return self._file(path[len(FILES_PREFIX) :])
+            return self._file(path, query)
+        if on_image_host:
+            return SandboxResponse(404, b"not found", {"content-type": "text/plain"})
         if path not in (SUBMIT_PATH, QUERY_PATH):
             return _envelope(404, f"no route {method} {path}")
         if method != "POST":
@@ -309,27 +325,36 @@ class Sandbox:
         elif elapsed < self.task_seconds:
             data["status"] = "processing"
         else:
-            data["completed_at"] = _iso(task.created + self.task_seconds + self._wall_offset)
             if task.fails:
-                data["status"] = "failed"
-                data["error"] = "content policy: the prompt could not be rendered (sandbox)"
+                data["status"] = self.faults.end_status
+                if data["status"] != "processing":  # `processing`: a task that never ends
+                    data["completed_at"] = _iso(task.created + self.task_seconds + self._wall_offset)
+                    data["error"] = "content policy: the prompt could not be rendered (sandbox)"
             else:
+                data["completed_at"] = _iso(task.created + self.task_seconds + self._wall_offset)
                 data["status"] = "completed"
                 data["credits_used"] = (
                     round(task.credits * self.faults.used_factor)
                     if isinstance(task.credits, int)
                     else task.credits
                 )
-                data["output"] = [{"url": f"{base_url}{FILES_PREFIX}{task.task_id}/0.png"}]
+                path = f"{FILES_PREFIX}{task.task_id}/0.png"
+                signed = self.image_host.sign(path, self.clock() + self._wall_offset)
+                data["output"] = [{"url": f"{self.image_base_url or base_url}{path}?{signed}"}]
         return data
 
-    def _file(self, rest: str) -> SandboxResponse:
-        task_id, _, name = rest.partition("/")
+    def _file(self, path: str, query: str) -> SandboxResponse:
+        task_id, _, name = path[len(FILES_PREFIX) :].partition("/")
         task = self.by_task_id.get(task_id)
         if task is None or name != "0.png" or self.clock() - task.created < self.task_seconds:
             return SandboxResponse(404, b"not found", {"content-type": "text/plain"})
+        denied = self.image_host.check(path, query, self.clock() + self._wall_offset)
         data = png(*task.pixels, task.out_task_id)
-        return SandboxResponse(200, data, {"content-type": "image/png"})
+        kind = self.image_host.fault_for(task.out_task_id, task_id)
+        reply = denied or (self.image_host.faulted(kind, data) if kind else Reply(200, data, "image/png"))
+        return SandboxResponse(
+            reply.status, reply.body, {"content-type": reply.content_type}, reply.chunks, reply.chunk_delay
+        )
 
 
 def _check_params(params: dict[str, Any]) -> tuple[int, int]:

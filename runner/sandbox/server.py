@@ -7,7 +7,7 @@ import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from runner.sandbox.core import Sandbox
+from runner.sandbox.core import Sandbox, SandboxResponse
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -39,8 +39,12 @@ class SandboxApp:
         if self.sandbox.faults.latency > 0:
             await asyncio.sleep(self.sandbox.faults.latency)
         host = headers.get("host") or "{}:{}".format(*scope["server"])
-        r = self.sandbox.handle(scope["method"], scope["path"], headers, body, f"http://{host}")
-        await _send(send, r.status, r.body, r.headers)
+        query = scope.get("query_string", b"").decode("latin-1")
+        r = self.sandbox.handle(scope["method"], scope["path"], headers, body, f"http://{host}", query)
+        if r.chunks is not None:
+            await _stream(receive, send, r)
+        else:
+            await _send(send, r.status, r.body, r.headers)
 
 
 async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -48,6 +52,33 @@ async def _send(send: Send, status: int, body: bytes, headers: dict[str, str]) -
     raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _stream(receive: Receive, send: Send, r: SandboxResponse) -> None:
+    """A chunked body, optionally dripped; stops as soon as the client goes away."""
+    assert r.chunks is not None
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    watcher = asyncio.create_task(watch())
+    raw = [(k.encode(), v.encode()) for k, v in r.headers.items()]
+    try:
+        await send({"type": "http.response.start", "status": r.status, "headers": raw})
+        for chunk in r.chunks:
+            if r.chunk_delay:
+                await asyncio.sleep(r.chunk_delay)
+            if gone.is_set():
+                return
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except OSError:
+        return
+    finally:
+        watcher.cancel()
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -79,5 +110,5 @@ def make_server(sandbox: Sandbox) -> Any:
     return uvicorn.Server(config)
 
 
-def serve(sandbox: Sandbox, sock: socket.socket) -> None:
-    make_server(sandbox).run(sockets=[sock])
+def serve(sandbox: Sandbox, *socks: socket.socket) -> None:
+    make_server(sandbox).run(sockets=list(socks))

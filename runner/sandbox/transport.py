@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 
@@ -33,5 +34,15 @@ class SandboxTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
     def _respond(self, request: httpx.Request, body: bytes) -> httpx.Response:
         base = f"{request.url.scheme}://{request.url.netloc.decode()}"
         headers = {k.lower(): v for k, v in request.headers.items()}
-        r = self.sandbox.handle(request.method, request.url.path, headers, body, base)
+        query = request.url.query.decode("ascii")
+        r = self.sandbox.handle(request.method, request.url.path, headers, body, base, query)
+        if r.chunks is not None:
+            return httpx.Response(r.status, headers=r.headers, content=_drip(r.chunks, r.chunk_delay))
         return httpx.Response(r.status, headers=r.headers, content=r.body)
+
+
+async def _drip(chunks: Iterator[bytes], delay: float) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        if delay:
+            await asyncio.sleep(delay)
+        yield chunk

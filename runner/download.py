@@ -1,0 +1,342 @@
+"""Downloads of output images: a credential-free client, bounded, verified, refreshed.
+
+Output URLs point at a third party (a CDN), so the client here carries no credentials at all:
+no Authorization header, nothing to leak on a redirect. Every image is
+  * bounded: a size cap enforced while streaming and a deadline for the whole download;
+  * verified: fully decoded (Pillow verify() then load()) before it is accepted;
+  * written to a temp file unique to the process, then renamed into place;
+  * refreshed: an expired or refused URL (403/404/410, an error body) is replaced by a fresh
+    one from the query endpoint.
+Messages name the URL's host only: a signed URL is a credential of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import hashlib
+import os
+import random
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from runner import __version__
+from runner.errors import InputError
+
+Record = dict[str, Any]
+
+DEFAULT_MAX_IMAGE_MB = 64  # the largest 4K PNG is about 25 MB
+DEFAULT_DOWNLOAD_TIMEOUT = 300.0
+MAX_REFRESHES = 2  # fresh URLs asked for per task and run
+FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+SNIFF = 512
+
+
+class Verdict(enum.Enum):
+    STALE = "stale"  # the URL no longer works: ask the service for a fresh one
+    UNREACHABLE = "unreachable"  # the host could not be reached or was too slow: rerun later
+    REFUSED = "refused"  # what came back is not an acceptable image
+
+
+@dataclass
+class Failure:
+    verdict: Verdict
+    message: str
+    retry: bool = False  # worth another attempt at the same URL (dropped connection, 5xx, damage)
+
+
+@dataclass
+class Fetched:
+    path: Path
+    sha256: str
+    width: int
+    height: int
+
+
+@dataclass
+class DownloadOptions:
+    max_bytes: int = DEFAULT_MAX_IMAGE_MB * 1024 * 1024
+    deadline: float = DEFAULT_DOWNLOAD_TIMEOUT  # seconds for one image, every attempt included
+    attempts: int = 3
+    backoff: float = 0.5
+
+
+def host_of(url: str) -> str:
+    """The host (and port) of a URL, the only part of a signed URL safe to show."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return "an invalid URL"
+    return parsed.host + (f":{parsed.port}" if parsed.port else "") or "an invalid URL"
+
+
+class Downloader:
+    def __init__(
+        self,
+        out_dir: Path,
+        base: Path,
+        options: DownloadOptions | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        concurrency: int = 8,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.out_dir = out_dir
+        self.base = base  # paths in the ledger are relative to the ledger's folder
+        self.opts = options or DownloadOptions()
+        # No credentials at all, so following a redirect cannot hand anything to another host.
+        self.http = httpx.AsyncClient(
+            transport=transport,
+            headers={"user-agent": f"imgbatch/{__version__}"},
+            timeout=httpx.Timeout(60.0, connect=10.0, pool=None),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            follow_redirects=True,
+            max_redirects=5,
+        )
+        self.sleep = sleep
+        self.rng = random.Random()
+        self.count = 0
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # --- one task -----------------------------------------------------------------------
+
+    async def complete(
+        self, record: Record, refresh: Callable[[], Awaitable[Record | None]]
+    ) -> tuple[Record, Failure | None]:
+        """Fetch every output of a completed record that has no file yet. `refresh` asks the
+        service for the task again (fresh URLs) and returns the record it answered, or None."""
+        refreshes = 0
+        while True:
+            outputs = [dict(o) for o in record.get("outputs") or []]
+            if not outputs:
+                return record, Failure(
+                    Verdict.REFUSED, "the service reported it completed without any output"
+                )
+            failure = None
+            for index, out in enumerate(outputs):
+                if has_file(out, self.base):
+                    continue
+                stem = record["out_task_id"] + (f"-{index}" if index else "")
+                result = await self.fetch(out.get("url"), stem)
+                if isinstance(result, Failure):
+                    failure = result
+                    break
+                out.update(
+                    path=_relative_to(result.path, self.base),
+                    sha256=result.sha256,
+                    width=result.width,
+                    height=result.height,
+                )
+            record = {**record, "outputs": outputs}
+            if failure is None or failure.verdict is not Verdict.STALE or refreshes >= MAX_REFRESHES:
+                return record, failure
+            refreshes += 1
+            fresh = await refresh()
+            if fresh is None:
+                return record, failure
+            record = {**fresh, "outputs": _keep_files(outputs, fresh.get("outputs") or [], self.base)}
+
+    # --- one image ----------------------------------------------------------------------
+
+    async def fetch(self, url: Any, stem: str) -> Fetched | Failure:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            return Failure(Verdict.STALE, "the service gave no usable image URL")
+        host = host_of(url)
+        try:
+            return await asyncio.wait_for(self._attempts(url, host, stem), self.opts.deadline)
+        except asyncio.TimeoutError:
+            return Failure(
+                Verdict.UNREACHABLE,
+                f"the image from {host} did not arrive within {self.opts.deadline:g} s (--download-timeout)",
+            )
+
+    async def _attempts(self, url: str, host: str, stem: str) -> Fetched | Failure:
+        result: Fetched | Failure = Failure(Verdict.UNREACHABLE, f"no attempt made to reach {host}")
+        for attempt in range(self.opts.attempts):
+            if attempt:
+                await self.sleep(self.rng.uniform(0, self.opts.backoff * 2**attempt))
+            result = await self._once(url, host, stem)
+            if isinstance(result, Fetched) or not result.retry:
+                return result
+        return result
+
+    async def _once(self, url: str, host: str, stem: str) -> Fetched | Failure:
+        part = self.out_dir / f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        try:
+            digest = hashlib.sha256()
+            try:
+                async with self.http.stream("GET", url) as response:
+                    failure = _check_status(response, host)
+                    if failure is None:
+                        failure = await self._save(response, host, part, digest)
+            except (httpx.TimeoutException, httpx.TransportError) as e:
+                return Failure(Verdict.UNREACHABLE, f"cannot download from {host} ({_reason(e)})", retry=True)
+            if failure is not None:
+                return failure
+            checked = await asyncio.to_thread(_verify, part)
+            if isinstance(checked, str):
+                return Failure(Verdict.REFUSED, f"the image from {host} is damaged ({checked})", retry=True)
+            width, height, ext = checked
+            final = self.out_dir / f"{stem}.{ext}"
+            try:
+                os.replace(part, final)
+            except OSError as e:
+                raise InputError(f"cannot write {final}: {e.strerror}", hint=_SPACE_HINT) from None
+            self.count += 1
+            return Fetched(final, digest.hexdigest(), width, height)
+        finally:
+            with contextlib.suppress(OSError):
+                part.unlink()
+
+    async def _save(self, response: httpx.Response, host: str, part: Path, digest: Any) -> Failure | None:
+        cap = self.opts.max_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            return _too_large(host, int(declared), cap)
+        ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        size = 0
+        head = b""
+        try:
+            with open(part, "wb") as f:
+                async for chunk in response.aiter_bytes(1 << 16):
+                    size += len(chunk)
+                    if size > cap:
+                        return _too_large(host, size, cap)
+                    if len(head) < SNIFF:
+                        head += chunk[: SNIFF - len(head)]
+                        if len(head) >= 16 or size == len(head):
+                            failure = _sniff(head, ctype, host, final=False)
+                            if failure is not None:
+                                return failure
+                    digest.update(chunk)
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            raise InputError(f"cannot write {part}: {e.strerror}", hint=_SPACE_HINT) from None
+        return _sniff(head, ctype, host, final=True)
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Make sure images can be written to `out_dir` before anything is paid for."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".imgbatch-write-test.{os.getpid()}.{secrets.token_hex(4)}"
+        with open(probe, "wb") as f:
+            f.write(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise InputError(
+            f"--out {out_dir}: cannot write images there ({e.strerror or e})",
+            hint="give a writable folder with --out; nothing was submitted",
+        ) from None
+
+
+_SPACE_HINT = "free space or fix permissions, then rerun: paid tasks are fetched, not paid again"
+
+
+def has_file(output: dict[str, Any], base: Path) -> bool:
+    """The output was downloaded and its file is still there (paths are relative to `base`)."""
+    stored = output.get("path")
+    if not isinstance(stored, str) or not stored:
+        return False
+    path = Path(stored)
+    return (path if path.is_absolute() else base / path).is_file()
+
+
+def file_verified(output: dict[str, Any], base: Path) -> bool:
+    """The output's file exists and has the sha256 recorded for it."""
+    if not has_file(output, base) or not isinstance(output.get("sha256"), str):
+        return False
+    path = Path(output["path"])
+    h = hashlib.sha256()
+    with open(path if path.is_absolute() else base / path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest() == str(output["sha256"])
+
+
+def _keep_files(old: list[dict[str, Any]], new: list[dict[str, Any]], base: Path) -> list[dict[str, Any]]:
+    """Fresh URLs for the outputs, keeping what was already downloaded (matched by position)."""
+    merged = []
+    for index, out in enumerate(new):
+        before = old[index] if index < len(old) else None
+        if before is not None and has_file(before, base):
+            merged.append({**before, "url": out.get("url")})
+        else:
+            merged.append(dict(out))
+    return merged
+
+
+def _check_status(response: httpx.Response, host: str) -> Failure | None:
+    code = response.status_code
+    if code == 200:
+        return None
+    if code in (401, 403, 404, 410):
+        return Failure(Verdict.STALE, f"{host} refused the image URL (HTTP {code}); it may have expired")
+    if code == 429 or code >= 500:
+        return Failure(Verdict.UNREACHABLE, f"{host} answered HTTP {code}", retry=True)
+    return Failure(Verdict.REFUSED, f"{host} answered HTTP {code} instead of the image")
+
+
+def _sniff(head: bytes, ctype: str, host: str, *, final: bool) -> Failure | None:
+    """Refuse what is plainly not an image as soon as its first bytes show it."""
+    if head.startswith(MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
+        return None
+    if not final and len(head) < SNIFF:
+        return None  # too little seen yet to tell
+    text = head.lstrip().lower()
+    if ctype in ("application/json", "application/xml", "text/xml") and b"<svg" not in text:
+        return Failure(Verdict.STALE, f"{host} sent an error message instead of the image")
+    if text.startswith(b"{") or b"<error" in text:
+        return Failure(Verdict.STALE, f"{host} sent an error message instead of the image")
+    if ctype == "image/svg+xml" or b"<svg" in text:
+        return Failure(Verdict.REFUSED, f"{host} sent an SVG drawing, not a raster image")
+    if ctype == "text/html" or text.startswith((b"<!doctype html", b"<html")):
+        return Failure(Verdict.REFUSED, f"{host} sent an HTML page, not an image")
+    shown = ctype or "no content type"
+    return Failure(Verdict.REFUSED, f"{host} sent something that is not an image ({shown})")
+
+
+def _verify(path: Path) -> tuple[int, int, str] | str:
+    """Decode the whole file; (width, height, extension), or what is wrong with it."""
+    try:
+        with Image.open(path) as img:
+            img.verify()  # checksums and structure
+        with Image.open(path) as img:
+            img.load()  # every pixel: a cut-off body fails here
+            fmt = img.format or ""
+            if fmt not in FORMATS:
+                return f"{fmt or 'unknown'} is not an accepted image format"
+            return img.width, img.height, FORMATS[fmt]
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        return " ".join(str(e).split())[:100] or type(e).__name__
+
+
+def _too_large(host: str, size: int, cap: int) -> Failure:
+    return Failure(
+        Verdict.REFUSED,
+        f"the image from {host} is over {cap / 2**20:g} MB ({size / 2**20:,.0f} MB seen); "
+        "cut off (raise --max-image-mb if it is real)",
+    )
+
+
+def _reason(e: Exception) -> str:
+    return " ".join((str(e) or type(e).__name__).split())[:200]
+
+
+def _relative_to(path: Path, base: Path) -> str:
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:
+        return str(path.resolve())
