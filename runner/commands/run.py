@@ -53,7 +53,7 @@ def drive(
         download_options.backoff = client.retry.base  # the same patience as with the API
         downloader = Downloader(
             options.out_dir,
-            ledger_path.parent,
+            ledger.path.parent,
             download_options,
             transport=client.transport,
             concurrency=options.concurrency,

@@ -33,7 +33,7 @@ def status(
         options = RunOptions(out_dir=out_dir, submit=False, wait=False, poll_once=True)
         refreshed = drive(tasks, make_client(conn, transport), ledger_path, options, quiet=True)
     ledger = Ledger.open(ledger_path, write=False)
-    base = ledger_path.parent
+    base = ledger.path.parent
     rows = report.status_rows(tasks, checked, ledger.records, lambda o: file_verified(o, base))
     if fmt == "json":
         click.echo(report.dumps({"ledger": str(ledger_path), "manifests": rows}))
