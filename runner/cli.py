@@ -160,6 +160,12 @@ def fault_options(f: Any) -> Any:
                 help="Seconds added to every API request.",
             ),
             click.option(
+                "--submit-latency",
+                type=click.FloatRange(0.0),
+                default=0.0,
+                help="Seconds added to every submit on top of --latency.",
+            ),
+            click.option(
                 "--rate-limit",
                 type=click.FloatRange(0.0),
                 default=0.0,
@@ -308,6 +314,7 @@ def faults_from(opts: dict[str, Any]) -> Faults:
             drip_seconds=opts["drip_seconds"],
         ),
         latency=opts["latency"],
+        submit_latency=opts["submit_latency"],
         rate_limit=opts["rate_limit"],
         error_share=opts["error_share"],
         lost_submit_share=opts["lost_submit_share"],
@@ -499,6 +506,9 @@ def connection_from(opts: dict[str, Any]) -> Connection:
 )
 @click.option("--retry-failed", is_flag=True, help="Resubmit failed tasks (as <out_task_id>-r<attempt>).")
 @click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask before spending (without a terminal it never asks)."
+)
+@click.option(
     "--no-wait",
     is_flag=True,
     help="Submit and return; a later run or 'imgbatch status --refresh' picks the tasks up.",
@@ -523,6 +533,7 @@ def run(
     max_tasks: int | None,
     max_credits: float | None,
     retry_failed: bool,
+    yes: bool,
     no_wait: bool,
     fmt: str,
     shard: Shard | None,
@@ -556,7 +567,7 @@ def run(
         max_image_mb=max_image_mb,
         download_timeout=download_timeout,
     )
-    ctx.exit(command(paths, connection_from(opts), ledger_path, options, fmt, shard=shard))
+    ctx.exit(command(paths, connection_from(opts), ledger_path, options, fmt, shard=shard, yes=yes))
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.estimate import credits_per_task, estimate_credits
-from runner.ledger import COMPLETED, FAILED_STATES, Record
+from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, Record
 from runner.plan import Task
 from runner.shard import Shard
 from runner.verify import images_verified
@@ -90,7 +90,11 @@ def plan_against(
             items.append(_orphan(records[key]))
     order = {a: i for i, a in enumerate(ACTIONS)}
     items.sort(key=lambda i: (order[i.action], i.out_task_id))
-    to_create = [i.task for i in items if i.action == "create" and i.task is not None]
+    # What `run` counts against its limits: new tasks, and `submitting` records (sent again if
+    # the service turns out not to know them).
+    to_create = [
+        i.task for i in items if i.task is not None and (i.action == "create" or i.status == SUBMITTING)
+    ]
     return LedgerPlan(
         ledger_path, items, estimate_credits(to_create, records), credits_per_task(records.values())
     )
@@ -180,7 +184,7 @@ def summary_line(lp: LedgerPlan) -> str:
         head = "No changes. Every planned image is on disk as the ledger records it."
     else:
         head = (
-            f"Plan: {c['create']} to create (~{lp.credits:,.0f} credits at "
+            f"Plan: {c['create']} to create (~{lp.credits:,.0f} credits at up to "
             f"{lp.credits_per_task:,.0f} a task), {c['download']} to download, {c['running']} running."
         )
     tail = f"{c['done']} done, {c['failed']} failed, {c['orphaned']} orphaned"

@@ -122,8 +122,8 @@ def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
         f"{s.credits_estimated:,.0f} credits estimated, {s.credits_used:,.0f} used, "
         f"{s.requests} requests",
     ]
-    if s.held_back:
-        lines.append(f"imgbatch: {s.held_back} tasks held back by --max-credits: nothing more was sent")
+    if s.held_back or s.refusal:
+        lines.append(f"imgbatch: stopped submitting: {s.refusal} ({plural(s.held_back, 'task')} held back)")
     for e in s.errors[:20]:
         lines.append(f"imgbatch: error: {e}")
     if len(s.errors) > 20:

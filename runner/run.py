@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,9 +37,9 @@ from runner.ids import attempt_id
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, UPSTREAM_FAILED, Ledger, Record
 from runner.plan import Task
 from runner.progress import Progress
+from runner.spend import Budget, Estimate, Ticket, estimate, known_prices, number
 
 DEFAULT_TASK_TIMEOUT = 30 * 60.0
-DEFAULT_CREDITS_PER_TASK = 100  # the API page's example estimate; used until the service says more
 POLL_CAP = 30.0
 MAX_SUBMIT_ROUNDS = 3  # submits of one id in one run, each only after the service denied knowing it
 
@@ -55,6 +56,8 @@ class RunOptions:
     poll_once: bool = False  # query unfinished tasks once instead of waiting (status --refresh)
     submit: bool = True  # False: only look up and finish what the ledger holds (status --refresh)
     compact_every: float = 5.0
+    # Called with what the run would send, before anything is; False stops the run unsent.
+    confirm: Callable[[Estimate], bool] | None = None
     task_timeout: float = DEFAULT_TASK_TIMEOUT  # seconds from submission to a terminal status
     max_image_mb: float = DEFAULT_MAX_IMAGE_MB
     download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
@@ -77,7 +80,8 @@ class Summary:
     download_unreachable: int = 0  # downloads that failed because the host was unreachable/slow
     download_refused: int = 0  # downloads refused (not an image, damaged, too large, URL dead)
     not_submitted: int = 0
-    held_back: int = 0  # stopped by --max-credits during the run
+    held_back: int = 0  # stopped by --max-tasks/--max-credits or an unknown price during the run
+    refusal: str = ""  # why submitting stopped, when it did
     unresolved: int = 0  # the service gave no usable answer
     unreachable: bool = False
     credits_estimated: float = 0
@@ -109,18 +113,14 @@ class Runner:
         self.progress = progress
         self.summary = Summary(planned=len(tasks))
         self.rng = random.Random()
-        self.credit_estimate = self._highest_estimate_seen()
-        self.committed_credits = 0.0
-        self.price_known = False
-        self.stopped = False
-        self.probe_lock = asyncio.Lock()
+        self.budget = Budget(
+            options.max_tasks,
+            options.max_credits,
+            known_prices(ledger.records.values()),
+            max_in_flight=options.concurrency,
+        )
 
     # --- deciding what to do ------------------------------------------------------------
-
-    def _highest_estimate_seen(self) -> float:
-        seen = [r.get("estimated_credits") for r in self.ledger.records.values()]
-        numbers = [float(x) for x in seen if isinstance(x, (int, float)) and not isinstance(x, bool)]
-        return max([DEFAULT_CREDITS_PER_TASK, *numbers])
 
     def _needs_submit(self, task: Task) -> bool:
         record = self.ledger.get(task.out_task_id)
@@ -128,22 +128,24 @@ class Runner:
             return True
         return self.opts.retry_failed and record["status"] in FAILED_STATES
 
-    def check_guards(self) -> list[Task]:
-        """The tasks this run would submit; refuses, sending nothing, past a limit."""
-        new = [t for t in self.tasks if self._needs_submit(t)] if self.opts.submit else []
-        estimate = len(new) * self.credit_estimate
+    def check_guards(self) -> Estimate:
+        """What this run would send (new tasks, and `submitting` ones the service may not know);
+        refuses, sending nothing, past a limit, then asks for confirmation if set up to."""
+        est = estimate(self.tasks if self.opts.submit else [], self.ledger.records, self.opts.retry_failed)
         limits = []
-        if self.opts.max_tasks is not None and len(new) > self.opts.max_tasks:
+        if self.opts.max_tasks is not None and est.total_tasks > self.opts.max_tasks:
             limits.append(f"--max-tasks {self.opts.max_tasks}")
-        if self.opts.max_credits is not None and estimate > self.opts.max_credits:
+        if self.opts.max_credits is not None and est.total_credits > self.opts.max_credits:
             limits.append(f"--max-credits {self.opts.max_credits:g}")
         if limits:
             raise GuardRefused(
-                f"this run would submit {len(new)} tasks, about {estimate:,.0f} credits at "
-                f"{self.credit_estimate:,.0f} a task, over {' and '.join(limits)}; nothing was sent",
+                f"this run would submit {est.total_tasks} tasks, about {est.total_credits:,.0f} credits "
+                f"({'; '.join(est.lines())}), over {' and '.join(limits)}; nothing was sent",
                 hint="raise the limit, or run fewer manifests ('imgbatch plan' lists the tasks)",
             )
-        return new
+        if est.total_tasks and self.opts.confirm is not None and not self.opts.confirm(est):
+            raise GuardRefused("not confirmed; nothing was sent", hint="--yes skips the question")
+        return est
 
     # --- the run ------------------------------------------------------------------------
 
@@ -254,62 +256,72 @@ class Runner:
             return await self._submit(task, attempt)
         return record
 
-    def _reserve_credits(self) -> bool:
-        if self.opts.max_credits is None:
-            return True
-        if self.committed_credits + self.credit_estimate > self.opts.max_credits:
-            return False
-        self.committed_credits += self.credit_estimate
-        return True
-
     async def _submit(self, task: Task, attempt: int) -> Record | None:
-        if not self.price_known:
-            # The first submit goes alone: its answer proves the key and tells the real price
-            # before the others spend.
-            async with self.probe_lock:
-                if not self.price_known:
-                    try:
-                        return await self._submit_now(task, attempt)
-                    except BaseException:
-                        self.stopped = True  # e.g. the key was refused: nobody else may submit
-                        raise
-                    finally:
-                        self.price_known = True
-        return await self._submit_now(task, attempt)
-
-    async def _submit_now(self, task: Task, attempt: int) -> Record | None:
-        if self.summary.unreachable or self.stopped:
-            return None
-        if not self._reserve_credits():
-            self.summary.held_back += 1
-            return None
         record = _new_record(task, attempt)
+        ticket = await self._reserve(record)
+        if ticket is None:
+            return None
         self.ledger.put(record)  # the intent, before anything is sent
-        return await self._send(record, task, rounds=0)
+        return await self._spend(record, task, ticket)
 
-    async def _send(self, record: Record, task: Task, rounds: int) -> Record | None:
+    async def _reserve(self, record: Record) -> Ticket | None:
+        """Ask the budget, just before sending; a refusal holds the task back."""
+        if self.summary.unreachable:
+            return None
+        ticket = await self.budget.reserve(record["submit_id"], record["params"])
+        if ticket is None:
+            self.summary.held_back += 1
+            self.summary.refusal = self.budget.stopped or (
+                f"{self.budget.limit_hit} reached: nothing more was submitted"
+            )
+        return ticket
+
+    async def _spend(self, record: Record, task: Task, ticket: Ticket) -> Record | None:
+        """Send a submit; its ticket is settled on every path, so no waiter waits forever."""
+        try:
+            result = await self._send(record, task, 0, ticket)
+        except BaseException:
+            await self.budget.release(ticket)
+            raise
+        # Left unsettled: no usable answer, so it may have been paid for; it stays counted.
+        await self.budget.unconfirmed(ticket, key_works=False)
+        return result
+
+    async def _send(self, record: Record, task: Task, rounds: int, ticket: Ticket) -> Record | None:
         answer = await self.client.submit(_submit_body(task, record["submit_id"]))
         if answer.kind is Kind.OK and answer.data is not None:
             self.summary.submitted += 1
             self.progress.counts.submitted += 1
+            stop = await self.budget.accepted(ticket, answer.data.get("estimated_credits"))
+            if stop:
+                self.summary.refusal = stop
             return self._accept(record, answer.data)
         # Not a clean acceptance: the task may exist all the same. Ask before anything else.
-        return await self._resolve(record, task, after=answer, rounds=rounds)
+        return await self._resolve(record, task, after=answer, rounds=rounds, ticket=ticket)
 
     async def _resolve(
-        self, record: Record, task: Task, after: Answer | None = None, rounds: int = 0
+        self,
+        record: Record,
+        task: Task,
+        after: Answer | None = None,
+        rounds: int = 0,
+        ticket: Ticket | None = None,
     ) -> Record | None:
         if after is not None and after.kind is Kind.UNKNOWN:
             await self.client.sleep(self.client.retry.delay(1, self.rng))  # let a slow submit land
         found = await self.client.query(record["submit_id"])
         if found.kind is Kind.OK and found.data is not None:
             self.summary.adopted += 1
+            if ticket is not None:
+                await self.budget.unconfirmed(ticket, key_works=True)
             return self._accept(record, found.data)
         if found.kind is not Kind.NOT_FOUND:
             self._unresolved(record, found.message, unreachable=found.unreachable)
-            return None
+            return None  # a ticket stays counted: the submit may have been paid for
         # The service does not know the task: the submit never took effect.
         if after is not None and after.kind is Kind.REJECTED:
+            if ticket is not None:
+                await self.budget.refund(ticket)
             record = {**record, "status": "rejected", "error": after.message}
             self.ledger.put(record)
             return record
@@ -322,7 +334,14 @@ class Runner:
                 unreachable=bool(after and after.unreachable),
             )
             return None
-        return await self._send(record, task, rounds + 1)
+        if ticket is None:
+            # A `submitting` record from an earlier run that never reached the service: sending
+            # it now is new spending, so it asks the budget like any new task.
+            ticket = await self._reserve(record)
+            if ticket is None:
+                return None
+            return await self._spend(record, task, ticket)
+        return await self._send(record, task, rounds + 1, ticket)
 
     def _unresolved(self, record: Record, message: str, *, unreachable: bool = False) -> None:
         self.summary.unresolved += 1
@@ -331,14 +350,11 @@ class Runner:
 
     def _accept(self, record: Record, data: dict[str, Any]) -> Record:
         record = _merge_answer(record, data)
-        estimate = record.get("estimated_credits")
-        if isinstance(estimate, (int, float)) and not isinstance(estimate, bool):
-            self.summary.credits_estimated += estimate
-            self.progress.counts.credits += estimate
-            if estimate > self.credit_estimate:
-                # The service prices higher than assumed: later reservations use its figure.
-                self.committed_credits += estimate - self.credit_estimate
-                self.credit_estimate = float(estimate)
+        price = number(data.get("estimated_credits"))
+        if price is not None:
+            self.summary.credits_estimated += price
+            self.progress.counts.credits += price
+        self.budget.used(record["submit_id"], data.get("credits_used"), record["params"])
         self.ledger.put(record)
         return record
 
@@ -363,6 +379,7 @@ class Runner:
             asked = True
             if answer.kind is Kind.OK and answer.data is not None:
                 record = _merge_answer(record, answer.data)
+                self.budget.used(record["submit_id"], answer.data.get("credits_used"), record["params"])
                 self.ledger.put(record)
             elif answer.kind is Kind.NOT_FOUND:
                 record = {
@@ -376,8 +393,9 @@ class Runner:
                 return record
             if self.opts.poll_once:
                 break
-        if record["status"] == COMPLETED and was != COMPLETED and record.get("credits_used") is not None:
-            self.summary.credits_used += float(record["credits_used"] or 0)
+        used = number(record.get("credits_used"))
+        if record["status"] == COMPLETED and was != COMPLETED and used is not None:
+            self.summary.credits_used += used
         return record
 
     # --- download -----------------------------------------------------------------------
@@ -456,8 +474,11 @@ def _merge_answer(record: Record, data: dict[str, Any]) -> Record:
     merged = dict(record)
     status = data.get("status")
     merged["status"] = status if isinstance(status, str) and status else "pending"
-    for key in ("task_id", "estimated_credits", "credits_used", "created_at", "completed_at"):
+    for key in ("task_id", "created_at", "completed_at"):
         if data.get(key) is not None:
+            merged[key] = data[key]
+    for key in ("estimated_credits", "credits_used"):
+        if number(data.get(key)) is not None:  # a price that is not a number is no price
             merged[key] = data[key]
     if merged["status"] in UPSTREAM_FAILED:
         merged["error"] = str(data.get("error") or data.get("message") or f"{merged['status']} upstream")

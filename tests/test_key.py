@@ -1,6 +1,7 @@
 """The API key goes only into the Authorization header: a bad key is refused before any request,
 and a server that echoes the key back cannot get it printed, logged or written."""
 
+# ruff: noqa: F811  (the `world` fixture is imported from test_run and named as a parameter)
 from __future__ import annotations
 
 import contextlib
@@ -81,7 +82,7 @@ def everything_written(w: World) -> str:
 
 @pytest.mark.parametrize("mode", ["in-process", "loopback"])
 def test_a_server_echoing_the_key_gets_it_into_no_output_and_no_file(
-    world: Callable[..., World], capsys: pytest.CaptureFixture[str], mode: str  # noqa: F811
+    world: Callable[..., World], capsys: pytest.CaptureFixture[str], mode: str
 ) -> None:
     w = world(
         seed=5,
@@ -125,7 +126,7 @@ def everything_under(folder: Path) -> str:
     return "\n".join(p.read_bytes().decode("latin-1") for p in folder.rglob("*") if p.is_file())
 
 
-def test_a_symlinked_ledger_shares_its_targets_lock(world: Callable[..., World]) -> None:  # noqa: F811
+def test_a_symlinked_ledger_shares_its_targets_lock(world: Callable[..., World]) -> None:
     w = world()
     real = w.tmp / "store" / "real.ledger.jsonl"
     real.parent.mkdir()

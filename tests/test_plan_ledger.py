@@ -43,7 +43,7 @@ def test_a_fresh_ledger_plans_every_task_as_create(project: Project) -> None:
     text = project.plan()
     assert text.exit_code == 0
     assert text.stdout.count("  + create  shots.") == 4
-    assert "Plan: 4 to create (~400 credits at 100 a task)" in text.stdout
+    assert "Plan: 4 to create (~400 credits at up to 100 a task)" in text.stdout
     assert project.plan("--exit-code").exit_code == 1
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from runner.plan import Task
 from runner.progress import make_progress
 from runner.run import Runner, RunOptions, Summary
 from runner.shard import Shard
+from runner.spend import Estimate
 
 
 def run(
@@ -31,10 +34,15 @@ def run(
     transport: httpx.AsyncBaseTransport | None = None,
     *,
     shard: Shard | None = None,
+    yes: bool = False,
+    interactive: bool | None = None,
 ) -> int:
     _, tasks = load_plan(paths)
     if shard is not None:
         tasks = [t for t in tasks if shard.contains(t.out_task_id)]
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stderr.isatty()
+    options.confirm = functools.partial(state_and_confirm, options=options, ask=interactive and not yes)
     client = make_client(conn, transport)
     summary = drive(tasks, client, ledger_path, options)
     _report_run(summary, ledger_path, options, fmt)
@@ -70,6 +78,22 @@ def drive(
         ledger.close()
 
 
+def state_and_confirm(est: Estimate, *, options: RunOptions, ask: bool) -> bool:
+    """Say what the run will send before it sends anything; on a terminal, ask first."""
+    limits = [
+        f"--max-tasks {options.max_tasks}" if options.max_tasks is not None else "",
+        f"--max-credits {options.max_credits:g}" if options.max_credits is not None else "",
+    ]
+    within = f" (within {' and '.join(x for x in limits if x)})" if any(limits) else ""
+    total = f"{est.total_tasks} tasks, about {est.total_credits:,.0f} credits"
+    lines = [f"imgbatch: this run will submit {total}{within}:"]
+    lines += [f"imgbatch:   {line}" for line in est.lines()]
+    echo_lines(lines, err=True)
+    if not ask:
+        return True
+    return click.confirm("imgbatch: go ahead?", default=False, err=True)
+
+
 def _report_run(summary: Summary, ledger_path: Path, options: RunOptions, fmt: str) -> None:
     if fmt == "json":
         click.echo(
@@ -84,7 +108,7 @@ def _run_exit_code(summary: Summary, options: RunOptions) -> int:
     submitted)."""
     if summary.unresolved or summary.download_unreachable or summary.timed_out:
         return EXIT_UNREACHABLE
-    if summary.held_back:
+    if summary.held_back or summary.refusal:
         return EXIT_REFUSED
     if summary.failed or summary.download_refused:
         return EXIT_FAILURE

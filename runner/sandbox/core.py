@@ -44,6 +44,7 @@ class Faults:
     """Knobs for misbehaviour. Shares are probabilities from 0 to 1."""
 
     latency: float = 0.0  # seconds added to every API request
+    submit_latency: float = 0.0  # seconds added to submits on top (slow submits, quick queries)
     rate_limit: float = 0.0  # API requests per second before 429 (0: none)
     error_share: float = 0.0  # answered 500/502/503 without doing anything
     lost_submit_share: float = 0.0  # submit recorded, then answered with an error anyway

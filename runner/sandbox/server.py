@@ -7,7 +7,7 @@ import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from runner.sandbox.core import Sandbox, SandboxResponse
+from runner.sandbox.core import SUBMIT_PATH, Sandbox, SandboxResponse
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -36,8 +36,11 @@ class SandboxApp:
             if not message.get("more_body"):
                 break
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.sandbox.faults.latency > 0:
-            await asyncio.sleep(self.sandbox.faults.latency)
+        delay = self.sandbox.faults.latency
+        if scope["path"] == SUBMIT_PATH:
+            delay += self.sandbox.faults.submit_latency
+        if delay > 0:
+            await asyncio.sleep(delay)
         host = headers.get("host") or "{}:{}".format(*scope["server"])
         query = scope.get("query_string", b"").decode("latin-1")
         r = self.sandbox.handle(scope["method"], scope["path"], headers, body, f"http://{host}", query)

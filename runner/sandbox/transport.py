@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 
-from runner.sandbox.core import Sandbox
+from runner.sandbox.core import SUBMIT_PATH, Sandbox
 
 IN_PROCESS_URL = "http://sandbox.imgbatch.invalid"
 
@@ -21,8 +21,11 @@ class SandboxTransport(httpx.AsyncBaseTransport, httpx.BaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
-        if self.sandbox.faults.latency > 0:
-            await asyncio.sleep(self.sandbox.faults.latency)
+        delay = self.sandbox.faults.latency
+        if request.url.path == SUBMIT_PATH:
+            delay += self.sandbox.faults.submit_latency
+        if delay > 0:
+            await asyncio.sleep(delay)
         return self._respond(request, body)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

@@ -1,0 +1,276 @@
+"""The spending guard: one budget that every submit asks just before it is sent.
+
+Rules (the README repeats them):
+  * A task's price is the highest the service has shown for its size class (the tier, or the
+    exact custom size): `estimated_credits` of submit answers and `credits_used` of queries,
+    from this run and from the ledger. A class nobody has priced yet is assumed to cost the
+    highest price known for any class, or DEFAULT_PRICE.
+  * A class's first submit goes alone, and so does the next one after an answer raised its
+    price: while a price is unproven, at most one submit of that class is in flight. The very
+    first submit of a run goes alone too (it proves the key before anything else is sent).
+  * A submit is sent only if the credits committed by this run (the reservation of every
+    task sent, corrected to the service's estimate when it answers and to `credits_used` when
+    that is higher) plus its price stay within --max-credits, and the tasks sent within
+    --max-tasks. No more than --concurrency submits are reserved at once, and when an answer
+    shows a higher price, the other submits of its class still in flight are counted at it
+    too. So the cap can be overshot only by what was in flight when a higher price appeared.
+  * An answer whose price is not a number (or is missing) stops all further submits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.ledger import FAILED_STATES, SUBMITTING, Record
+from runner.plan import Task
+
+DEFAULT_PRICE = 100.0  # the API page's example estimate; assumed until the service says more
+
+
+def size_class(params: Mapping[str, Any]) -> str:
+    """What the price is assumed to depend on: the tier, or the exact custom size."""
+    if "size" in params:
+        return f"size {params['size']}"
+    return str(params.get("resolution", "1K"))
+
+
+def number(value: Any) -> float | None:
+    """A price as the service gave it, if it is a real number (text like "1000" is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if value >= 0 else None
+
+
+def known_prices(records: Iterable[Record]) -> dict[str, float]:
+    """The highest price each size class has shown in the ledger."""
+    prices: dict[str, float] = {}
+    for r in records:
+        params = r.get("params")
+        # A record without params still tells a price, if of no known class: it raises the
+        # price assumed for classes never priced.
+        cls = size_class(params) if isinstance(params, dict) else "?"
+        for key in ("estimated_credits", "credits_used"):
+            price = number(r.get(key))
+            if price is not None:
+                prices[cls] = max(prices.get(cls, 0.0), price)
+    return prices
+
+
+def fallback_price(prices: Mapping[str, float]) -> float:
+    return max([DEFAULT_PRICE, *prices.values()])
+
+
+def will_submit(task: Task, record: Record | None, retry_failed: bool) -> bool:
+    """Whether this run may pay for the task: it is new, its earlier submit's outcome is
+    unknown (`submitting`: if the service does not know it, it is sent again), or it failed
+    and --retry-failed asks for it again."""
+    if record is None or record["status"] == SUBMITTING:
+        return True
+    return retry_failed and record["status"] in FAILED_STATES
+
+
+@dataclass
+class Estimate:
+    """What a run would send: tasks and credits, per manifest and in all."""
+
+    prices: dict[str, float]
+    fallback: float
+    tasks: Counter[str] = field(default_factory=Counter)  # per manifest
+    credits: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    classes: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+
+    @property
+    def total_tasks(self) -> int:
+        return sum(self.tasks.values())
+
+    @property
+    def total_credits(self) -> float:
+        return sum(self.credits.values())
+
+    def price(self, cls: str) -> float:
+        return self.prices.get(cls, self.fallback)
+
+    def lines(self) -> list[str]:
+        out = []
+        for manifest in sorted(self.tasks):
+            parts = ", ".join(
+                f"{n} x {cls} at {self.price(cls):,.0f}{'' if cls in self.prices else ' (assumed)'}"
+                for cls, n in sorted(self.classes[manifest].items())
+            )
+            out.append(
+                f"{manifest}: {self.tasks[manifest]} task{'s' if self.tasks[manifest] != 1 else ''}, "
+                f"about {self.credits[manifest]:,.0f} "
+                f"credits ({parts})"
+            )
+        return out
+
+
+def estimate(tasks: Sequence[Task], records: Mapping[str, Record], retry_failed: bool = False) -> Estimate:
+    prices = known_prices(records.values())
+    est = Estimate(prices, fallback_price(prices))
+    for t in tasks:
+        if will_submit(t, records.get(t.out_task_id), retry_failed):
+            cls = size_class(t.params)
+            est.tasks[t.manifest] += 1
+            est.credits[t.manifest] += est.price(cls)
+            est.classes[t.manifest][cls] += 1
+    return est
+
+
+@dataclass
+class _Class:
+    price: float | None = None  # the highest price the service has shown; None: never priced
+    proven: bool = False  # the latest answer did not raise the price
+    in_flight: int = 0
+
+
+@dataclass
+class Ticket:
+    """A reservation: one task allowed to be sent at `price`."""
+
+    submit_id: str
+    cls: str
+    price: float
+    settled: bool = False
+
+
+class Budget:
+    def __init__(
+        self,
+        max_tasks: int | None,
+        max_credits: float | None,
+        prices: Mapping[str, float] | None = None,
+        max_in_flight: int = 8,
+    ) -> None:
+        self.max_tasks = max_tasks
+        # Reserving only as many as can be sent at once keeps "asked just before sending"
+        # true: a task waiting for a connection has not reserved at a price that may be stale.
+        self.max_in_flight = max(1, max_in_flight)
+        self.max_credits = max_credits
+        self.classes: defaultdict[str, _Class] = defaultdict(_Class)
+        for cls, price in (prices or {}).items():
+            self.classes[cls].price = price  # known, but re-proven by this run's first answer
+        self.sent = 0
+        self.committed = 0.0  # credits this run has committed: reservations and answers
+        self.costs: dict[str, float] = {}  # what each task of this run is counted at, by submit_id
+        self.in_flight = 0
+        self.open: dict[str, Ticket] = {}  # reserved and not yet answered, by submit_id
+        self.key_proven = False
+        self.stopped = ""  # why nothing more may be submitted
+        self.limit_hit = ""  # which limit held tasks back
+        self._changed = asyncio.Condition()
+
+    def _price(self, cls: str) -> float:
+        own = self.classes[cls].price
+        if own is not None:
+            return own
+        return fallback_price({k: c.price for k, c in self.classes.items() if c.price is not None})
+
+    async def reserve(self, submit_id: str, params: Mapping[str, Any]) -> Ticket | None:
+        """Wait until the task may be sent; None when a limit or a stop forbids it."""
+        cls = size_class(params)
+        async with self._changed:
+            while True:
+                if self.stopped:
+                    return None
+                state = self.classes[cls]
+                if (
+                    self.in_flight >= self.max_in_flight
+                    or (not self.key_proven and self.in_flight)
+                    or (not state.proven and state.in_flight)
+                ):
+                    await self._changed.wait()  # an unproven price or key: one at a time
+                    continue
+                price = self._price(cls)
+                if self.max_tasks is not None and self.sent + 1 > self.max_tasks:
+                    self.limit_hit = f"--max-tasks {self.max_tasks}"
+                    return None
+                if self.max_credits is not None and self.committed + price > self.max_credits:
+                    self.limit_hit = f"--max-credits {self.max_credits:g}"
+                    return None
+                self.sent += 1
+                self.committed += price
+                self.costs[submit_id] = price
+                self.in_flight += 1
+                state.in_flight += 1
+                ticket = self.open[submit_id] = Ticket(submit_id, cls, price)
+                return ticket
+
+    def _settle(self, ticket: Ticket) -> None:
+        ticket.settled = True
+        self.open.pop(ticket.submit_id, None)
+        self.in_flight -= 1
+        self.classes[ticket.cls].in_flight -= 1
+        self._changed.notify_all()
+
+    async def accepted(self, ticket: Ticket, estimated: Any) -> str:
+        """The service accepted the submit and said its price. Returns why submitting must
+        stop ('' to go on): a price that is not a number is an unknown price."""
+        async with self._changed:
+            self.key_proven = True
+            price = number(estimated)
+            if price is None:
+                self.stopped = (
+                    f"the service's answer to {ticket.submit_id} gave no usable price "
+                    f"(estimated_credits {estimated!r}); nothing more was submitted"
+                )
+            else:
+                # The reservation becomes the service's own estimate, lower or higher.
+                self.committed += price - self.costs.get(ticket.submit_id, 0.0)
+                self.costs[ticket.submit_id] = price
+                state = self.classes[ticket.cls]
+                raised = state.price is not None and price > state.price
+                state.proven = not raised  # a raise: the class's next submit goes alone again
+                state.price = price if state.price is None else max(state.price, price)
+                if price > ticket.price:
+                    # Its siblings in flight were reserved at the same stale price: count them
+                    # at this one until they answer, so nothing more is sent on their account.
+                    for other in self.open.values():
+                        if other.cls == ticket.cls and other is not ticket:
+                            self._count(other.submit_id, price)
+            self._settle(ticket)
+            return self.stopped
+
+    async def unconfirmed(self, ticket: Ticket, *, key_works: bool) -> None:
+        """The submit may have been paid for, at an unknown price: it stays counted at its
+        reservation, and its class stays unproven."""
+        async with self._changed:
+            self.key_proven |= key_works
+            if not ticket.settled:
+                self._settle(ticket)
+
+    async def refund(self, ticket: Ticket) -> None:
+        """The service proved the submit took no effect (refused, and it knows no such task)."""
+        async with self._changed:
+            self.sent -= 1
+            self.committed -= self.costs.pop(ticket.submit_id, ticket.price)
+            self._settle(ticket)
+
+    async def release(self, ticket: Ticket) -> None:
+        """Settle a ticket an error left open (a refused key, Ctrl-C): it stays counted, and
+        the error ends the run, so nobody waiting may submit any more."""
+        if not ticket.settled:
+            async with self._changed:
+                self.stopped = self.stopped or "an error ended the run"
+                self._settle(ticket)
+
+    def used(self, submit_id: str, credits_used: Any, params: Mapping[str, Any]) -> None:
+        """The service reported what a task of this run actually cost."""
+        price = number(credits_used)
+        if price is None or submit_id not in self.costs:
+            return
+        self._count(submit_id, price)
+        state = self.classes[size_class(params)]
+        if state.price is None or price > state.price:
+            state.price = price
+
+    def _count(self, submit_id: str, price: float) -> None:
+        """Count the task at the higher of what it was counted at and `price`."""
+        before = self.costs.get(submit_id, 0.0)
+        if price > before:
+            self.committed += price - before
+            self.costs[submit_id] = price
