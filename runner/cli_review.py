@@ -12,7 +12,7 @@ from runner.ledger import DEFAULT_LEDGER
 
 
 def register(group: click.Group) -> None:
-    for command in (prune, diff, merge_ledgers):
+    for command in (prune, diff, report, merge_ledgers):
         group.add_command(command)
 
 
@@ -106,3 +106,26 @@ def merge_ledgers(ctx: click.Context, ledgers: tuple[Path, ...], out: Path, base
     from runner.commands.merge import merge_ledgers as command
 
     ctx.exit(command(out, ledgers, base))
+
+
+@click.command()
+@PATHS
+@LEDGER_OPTION
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="report",
+    show_default=True,
+    help="Folder for index.html and its thumbnails.",
+)
+@click.option("--since", metavar="REF", help="Show changed prompts' old and new images side by side.")
+@click.pass_context
+def report(
+    ctx: click.Context, paths: tuple[str, ...], ledger_path: Path, out_dir: Path, since: str | None
+) -> None:
+    """Write a static HTML contact sheet (OUT/index.html, thumbnails beside it): one card per
+    image with prompt, size, delivered pixels, status and id; failed tasks with their error."""
+    from runner.commands.report import report as command
+
+    ctx.exit(command(paths, ledger_path, out_dir, since))

@@ -58,6 +58,7 @@ def test_the_wheel_ships_the_schema_inside_the_package(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         assert "runner/schemas/manifest.schema.json" in names
+        assert "runner/templates/report.html.j2" in names  # the report's Jinja2 template
         shipped = z.read("runner/schemas/manifest.schema.json").decode()
     assert shipped == (ROOT / "schemas" / "manifest.schema.json").read_text(encoding="utf-8")
     assert any(n.endswith("entry_points.txt") for n in names)

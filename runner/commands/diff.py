@@ -17,7 +17,7 @@ def diff(
     paths: Sequence[str], since: str | None, ledger_path: Path, fmt: str, exit_code: bool = False
 ) -> int:
     if since is not None:
-        old = diffing.side(since, _valid(manifests_at(since, paths), since))
+        old = old_side(since, paths)
         new_paths = paths
     else:
         old = diffing.side(paths[0], _valid(load_plan([paths[0]])[0], paths[0]))
@@ -29,6 +29,11 @@ def diff(
     d = diffing.diff(old, new, records)
     echo_lines(diffrender.render(d, fmt))
     return EXIT_FAILURE if exit_code and not d.empty else EXIT_OK
+
+
+def old_side(since: str, paths: Sequence[str]) -> diffing.Side:
+    """The manifests under `paths` as they were at git revision `since`."""
+    return diffing.side(since, _valid(manifests_at(since, paths), since))
 
 
 def _valid(checked: list[CheckedFile], label: str) -> list[Manifest]:
