@@ -58,7 +58,7 @@ class Chromium:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             close_fds=False,
-            preexec_fn=wire_fds,  # noqa: PLW1509 - a test helper; nothing else runs threads here
+            preexec_fn=wire_fds,  # the protocol's fds are fixed at 3 and 4 in the child
         )
         os.close(to_child_r)
         os.close(from_child_w)
