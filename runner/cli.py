@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner import __version__
-from runner.cliopts import LEDGER_OPTION, OUT_OPTION, PATHS, SHARD_OPTION
+from runner.cliopts import LEDGER_OPTION, MAX_PLAN_TASKS, OUT_OPTION, PATHS, SHARD_OPTION
 from runner.errors import ImgbatchError
 from runner.redact import scrub
 
@@ -66,6 +66,7 @@ def cli() -> None:
 
 @cli.command()
 @PATHS
+@MAX_PLAN_TASKS
 @click.option(
     "--format",
     "fmt",
@@ -88,6 +89,7 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool)
 
 @cli.command()
 @PATHS
+@MAX_PLAN_TASKS
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True
 )
@@ -446,6 +448,7 @@ def connection_from(opts: dict[str, Any]) -> Connection:
 
 @cli.command()
 @PATHS
+@MAX_PLAN_TASKS
 @connection_options
 @LEDGER_OPTION
 @OUT_OPTION
@@ -572,6 +575,7 @@ def run(
 
 @cli.command()
 @PATHS
+@MAX_PLAN_TASKS
 @LEDGER_OPTION
 @OUT_OPTION
 @click.option(

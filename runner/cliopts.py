@@ -9,6 +9,7 @@ import click
 
 from runner.errors import ImgbatchError
 from runner.ledger import DEFAULT_LEDGER
+from runner.limits import DEFAULT_MAX_PLAN_TASKS, PLAN_LIMIT_KEY
 
 if TYPE_CHECKING:
     from runner.shard import Shard
@@ -49,4 +50,22 @@ SHARD_OPTION = click.option(
     callback=_shard,
     metavar="I/N",
     help="Only the I-th of N parts of the tasks (1-based), split by a hash of out_task_id.",
+)
+
+
+def _remember_plan_limit(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    # Left in the context's meta (shared by nested contexts) for runner.commands._common, so
+    # no command function needs a parameter for it.
+    ctx.meta[PLAN_LIMIT_KEY] = value
+    return value
+
+
+MAX_PLAN_TASKS = click.option(
+    "--max-plan-tasks",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_PLAN_TASKS,
+    show_default=True,
+    expose_value=False,
+    callback=_remember_plan_limit,
+    help="Refuse manifests that expand to more tasks than this (all manifests given, together).",
 )

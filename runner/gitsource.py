@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
+from runner.discover import looks_like_manifest
 from runner.errors import InputError
 from runner.manifest import MANIFEST_SUFFIXES, CheckedFile, check_listed
 
@@ -52,6 +53,8 @@ def manifests_at(ref: str, paths: Sequence[str]) -> list[CheckedFile]:
             shown = _git("show", f"{commit}:./{name}")
             if shown.returncode != 0:
                 raise InputError(f"git show {ref}:{name} failed: {_err(shown)}")
+            if name not in paths and not looks_like_manifest(shown.stdout):
+                continue  # other YAML in a folder (docker-compose.yml, ...), as collect_paths
             copy = Path(tmp) / f"{i}{PurePosixPath(name).suffix}"
             copy.write_bytes(shown.stdout)
             found.append((str(copy), f"{ref}:{name}"))
@@ -59,7 +62,7 @@ def manifests_at(ref: str, paths: Sequence[str]) -> list[CheckedFile]:
 
 
 def _hidden(name: str, given: Sequence[str]) -> bool:
-    """Folder searches skip hidden folders (as collect_paths does), unless given by name."""
+    """Folder searches skip hidden folders and files (as collect_paths does), unless given by name."""
     if name in given:
         return False
-    return any(part.startswith(".") and part not in (".", "..") for part in PurePosixPath(name).parts[:-1])
+    return any(part.startswith(".") and part not in (".", "..") for part in PurePosixPath(name).parts)

@@ -3,19 +3,17 @@ schema cannot express (unique prompt ids, duplicate size choices, manifest names
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from runner.check import schema_diagnostics
 from runner.diagnostics import Diagnostic, JsonPath
-from runner.errors import InputError
+from runner.discover import MANIFEST_SUFFIXES as MANIFEST_SUFFIXES  # gitsource reads it here
+from runner.discover import collect_paths
+from runner.limits import DEFAULT_MAX_PLAN_TASKS
 from runner.schema import SizeTable, parse_custom_size, size_table
 from runner.yamlio import Document, UnreadableDocument, load_file
-
-MANIFEST_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -45,6 +43,11 @@ class Manifest:
     doc: Document
     prompts: list[Prompt] = field(default_factory=list)
 
+    @property
+    def task_count(self) -> int:
+        """How many tasks the plan will hold, counted without expanding them."""
+        return sum(len(p.sizes) * p.repeat for p in self.prompts)
+
 
 @dataclass
 class CheckedFile:
@@ -57,39 +60,52 @@ class CheckedFile:
         return self.manifest is not None
 
 
-def collect_paths(paths: Iterable[str]) -> list[tuple[str, str]]:
-    """(path to open, path to show) for each manifest; folders are searched recursively."""
-    found: list[tuple[str, str]] = []
-    for given in paths:
-        p = Path(given)
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
-                    if name.endswith(MANIFEST_SUFFIXES):
-                        full = os.path.join(root, name)
-                        found.append((full, full))
-        elif p.exists() or p.is_symlink():
-            found.append((given, given))
-        else:
-            raise InputError(f"{given}: no such file or folder", hint="check the path")
-    if not found:
-        raise InputError(
-            f"no manifests (*.yaml, *.yml) found in {', '.join(paths)}",
-            hint="give manifest files or folders that contain them",
-        )
-    return found
+class CheckedFiles(list[CheckedFile]):
+    """The checked manifests of one invocation, and the files a folder search skipped."""
+
+    skipped: list[str]
+
+    def __init__(self, checked: Iterable[CheckedFile], skipped: Iterable[str] = ()) -> None:
+        super().__init__(checked)
+        self.skipped = list(skipped)
 
 
-def check_files(paths: Iterable[str]) -> list[CheckedFile]:
-    return check_listed(collect_paths(paths))
+def check_files(paths: Iterable[str], max_plan_tasks: int = DEFAULT_MAX_PLAN_TASKS) -> CheckedFiles:
+    found = collect_paths(paths)
+    return CheckedFiles(check_listed(found, max_plan_tasks), found.skipped)
 
 
-def check_listed(found: Iterable[tuple[str, str]]) -> list[CheckedFile]:
-    """Check (path to open, path to show) pairs as one set of manifests (names unique)."""
+def check_listed(
+    found: Iterable[tuple[str, str]], max_plan_tasks: int = DEFAULT_MAX_PLAN_TASKS
+) -> list[CheckedFile]:
+    """Check (path to open, path to show) pairs as one set of manifests (names unique, and
+    at most `max_plan_tasks` tasks together)."""
     checked = [check_file(path, shown) for path, shown in found]
     _check_unique_names(checked)
+    _check_plan_size(checked, max_plan_tasks)
     return checked
+
+
+def _check_plan_size(checked: list[CheckedFile], limit: int) -> None:
+    """Refuse an invocation whose manifests expand to more than `limit` tasks, before any
+    task exists: the count is arithmetic on the checked manifests."""
+    valid = [cf for cf in checked if cf.manifest is not None]
+    counts = [cf.manifest.task_count for cf in valid if cf.manifest is not None]
+    total = sum(counts)
+    if total <= limit:
+        return
+    for cf, count in zip(valid, counts, strict=True):
+        assert cf.manifest is not None
+        together = f" ({total:,} in all {len(valid)} manifests given)" if len(valid) > 1 else ""
+        cf.diagnostics.append(
+            cf.manifest.doc.diagnostic(
+                ("prompts",),
+                f"expands to {count:,} tasks{together}, more than the limit of {limit:,} per invocation",
+                "split the manifests into smaller runs, or raise the limit with --max-plan-tasks",
+                key=True,
+            )
+        )
+        cf.manifest = None
 
 
 def check_file(path: str, shown: str | None = None) -> CheckedFile:

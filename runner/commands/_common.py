@@ -8,6 +8,7 @@ import click
 
 from runner import report
 from runner.errors import ManifestInvalid
+from runner.limits import DEFAULT_MAX_PLAN_TASKS, PLAN_LIMIT_KEY
 from runner.manifest import CheckedFile, check_files
 from runner.plan import Task, expand
 
@@ -17,10 +18,27 @@ def echo_lines(lines: Sequence[str], *, err: bool = False) -> None:
         click.echo("\n".join(lines), err=err)
 
 
+def max_plan_tasks() -> int:
+    """The --max-plan-tasks of the running command, or the default outside the CLI."""
+    ctx = click.get_current_context(silent=True)
+    limit = ctx.meta.get(PLAN_LIMIT_KEY) if ctx is not None else None
+    return limit if isinstance(limit, int) else DEFAULT_MAX_PLAN_TASKS
+
+
+def skipped_note(skipped: Sequence[str]) -> list[str]:
+    """One line naming the YAML files a folder search did not take for manifests."""
+    if not skipped:
+        return []
+    shown = ", ".join(skipped[:3]) + (f" and {len(skipped) - 3} more" if len(skipped) > 3 else "")
+    return [f"imgbatch: skipped {len(skipped)} YAML file(s) that are not manifests: {shown}"]
+
+
 def load_plan(paths: Sequence[str]) -> tuple[list[CheckedFile], list[Task]]:
     """Check every manifest and expand them; invalid input stops here with all its errors
-    printed to stderr. Warnings are printed too: they concern what credits will buy."""
-    checked = check_files(paths)
+    printed to stderr. Warnings are printed too: they concern what credits will buy. More
+    tasks than --max-plan-tasks is an error found before any task is built."""
+    checked = check_files(paths, max_plan_tasks())
+    echo_lines(skipped_note(checked.skipped), err=True)
     echo_lines(report.diagnostics_lines(checked, "text"), err=True)
     bad = [cf.file for cf in checked if not cf.ok]
     if bad:

@@ -7,13 +7,15 @@ from collections.abc import Sequence
 import click
 
 from runner import report
-from runner.commands._common import echo_lines
+from runner.commands._common import echo_lines, max_plan_tasks, skipped_note
 from runner.errors import EXIT_FAILURE, EXIT_OK
 from runner.manifest import check_files
 
 
 def validate(paths: Sequence[str], fmt: str, strict: bool) -> int:
-    checked = check_files(paths)
+    checked = check_files(paths, max_plan_tasks())
+    if fmt != "json":
+        echo_lines(skipped_note(checked.skipped), err=True)
     failed = any(not cf.ok for cf in checked) or (
         strict and any(d.severity == "warning" for cf in checked for d in cf.diagnostics)
     )
