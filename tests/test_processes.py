@@ -114,7 +114,13 @@ def test_two_runs_on_one_ledger_at_once(tmp_path: Path, server: str) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.0)
+    # The first run holds the lock once it has written its pid there (start-up time varies
+    # with the machine's load, so wait for that rather than for a fixed time).
+    lock = tmp_path / "ledger.jsonl.lock"
+    deadline = time.monotonic() + 30
+    while not (lock.exists() and lock.read_text(encoding="utf-8").strip()):
+        assert time.monotonic() < deadline and first.poll() is None, "the first run never took the lock"
+        time.sleep(0.05)
     second = subprocess.run(
         imgbatch(tmp_path, server), env=env(), cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
