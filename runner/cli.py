@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner import __version__
-from runner.cliopts import LEDGER_OPTION, MAX_PLAN_TASKS, OUT_OPTION, PATHS, SHARD_OPTION
+from runner.cliopts import MAX_PLAN_TASKS, PATHS, SHARD_OPTION
 from runner.errors import ImgbatchError
+from runner.ledger import DEFAULT_LEDGER, DEFAULT_OUT, SANDBOX_LEDGER, SANDBOX_OUT
 from runner.redact import scrub
 
 if TYPE_CHECKING:
@@ -446,12 +447,36 @@ def connection_from(opts: dict[str, Any]) -> Connection:
     )
 
 
+# run and status: defaults depend on --sandbox, which keeps its own ledger and images.
+RUN_LEDGER_OPTION = click.option(
+    "--ledger",
+    "ledger_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"The results ledger (JSON Lines; keep it in git) [default: {DEFAULT_LEDGER}; "
+    f"with --sandbox {SANDBOX_LEDGER}].",
+)
+RUN_OUT_OPTION = click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help=f"Folder for the downloaded images [default: {DEFAULT_OUT}; with --sandbox {SANDBOX_OUT}].",
+)
+
+
+def ledger_and_out(ledger_path: Path | None, out_dir: Path | None, sandbox: bool) -> tuple[Path, Path]:
+    if sandbox:
+        return ledger_path or Path(SANDBOX_LEDGER), out_dir or Path(SANDBOX_OUT)
+    return ledger_path or Path(DEFAULT_LEDGER), out_dir or Path(DEFAULT_OUT)
+
+
 @cli.command()
 @PATHS
 @MAX_PLAN_TASKS
 @connection_options
-@LEDGER_OPTION
-@OUT_OPTION
+@RUN_LEDGER_OPTION
+@RUN_OUT_OPTION
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
@@ -530,8 +555,8 @@ def run(
     ctx: click.Context,
     /,
     paths: tuple[str, ...],
-    ledger_path: Path,
-    out_dir: Path,
+    ledger_path: Path | None,
+    out_dir: Path | None,
     poll_interval: float,
     max_tasks: int | None,
     max_credits: float | None,
@@ -558,6 +583,7 @@ def run(
     from runner.commands.run import run as command
     from runner.run import RunOptions
 
+    ledger_path, out_dir = ledger_and_out(ledger_path, out_dir, opts["sandbox"])
     options = RunOptions(
         out_dir=out_dir,
         concurrency=opts["concurrency"],
@@ -576,8 +602,8 @@ def run(
 @cli.command()
 @PATHS
 @MAX_PLAN_TASKS
-@LEDGER_OPTION
-@OUT_OPTION
+@RUN_LEDGER_OPTION
+@RUN_OUT_OPTION
 @click.option(
     "--refresh", is_flag=True, help="Ask the service about unfinished tasks once and download finished ones."
 )
@@ -588,8 +614,8 @@ def status(
     ctx: click.Context,
     /,
     paths: tuple[str, ...],
-    ledger_path: Path,
-    out_dir: Path,
+    ledger_path: Path | None,
+    out_dir: Path | None,
     refresh: bool,
     fmt: str,
     **opts: Any,
@@ -602,6 +628,7 @@ def status(
         )
     from runner.commands.status import status as command
 
+    ledger_path, out_dir = ledger_and_out(ledger_path, out_dir, opts["sandbox"])
     ctx.exit(command(paths, connection_from(opts), ledger_path, refresh, out_dir, fmt))
 
 

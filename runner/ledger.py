@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+import urllib.parse
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,6 +22,11 @@ from runner.errors import GuardRefused, LedgerError
 from runner.redact import scrub_value
 
 DEFAULT_LEDGER = "imgbatch.ledger.jsonl"
+DEFAULT_OUT = "images"
+# `run --sandbox` keeps its own ledger and images, so trying the sandbox never touches a ledger
+# of the real service.
+SANDBOX_LEDGER = "imgbatch.sandbox.ledger.jsonl"
+SANDBOX_OUT = "images-sandbox"
 Record = dict[str, Any]
 
 # Statuses of a record besides the running ones upstream reports (pending, processing, ...).
@@ -32,6 +38,16 @@ FAILED_STATES = UPSTREAM_FAILED | {"rejected", "lost"}
 # Not finished by --task-timeout: still paid and maybe still running, so never resubmitted;
 # the next run asks the service about it first.
 TIMED_OUT = "timed_out"
+
+
+def endpoint_of(base_url: str) -> str:
+    """The service a ledger belongs to: scheme, host and port (the default port spelled out)."""
+    parts = urllib.parse.urlsplit(base_url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}"
 
 
 def serialize(record: Record) -> str:
@@ -72,16 +88,19 @@ class Ledger:
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.records: dict[str, Record] = {}
         self.dirty = False
+        self.endpoint: str | None = None  # stamped on every record written
         self._journal: IO[str] | None = None
         self._lock: IO[str] | None = None
 
     # --- opening ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path, *, write: bool) -> Ledger:
+    def open(cls, path: Path, *, write: bool, endpoint: str | None = None) -> Ledger:
         """Read the ledger (and any journal a crashed run left). With write=True, take the lock
-        first and fold the journal into the ledger file."""
+        first and fold the journal into the ledger file. With `endpoint`, refuse (changing
+        nothing) a ledger whose records belong to another service, and stamp what is written."""
         ledger = cls(path)
+        ledger.endpoint = endpoint
         if write:
             if not ledger.path.parent.is_dir():
                 raise LedgerError(
@@ -91,12 +110,23 @@ class Ledger:
             ledger._acquire_lock()
         try:
             ledger._load()
+            if endpoint is not None:
+                ledger._check_endpoint(endpoint)
             if write and ledger.dirty:
                 ledger.compact()
         except BaseException:
             ledger.close(compact=False)
             raise
         return ledger
+
+    def _check_endpoint(self, endpoint: str) -> None:
+        others = sorted({str(r["endpoint"]) for r in self.records.values() if r.get("endpoint")} - {endpoint})
+        if others:
+            raise GuardRefused(
+                f"{self.shown} belongs to {', '.join(others)}; this run is against {endpoint}. "
+                "Nothing was sent and the ledger was not changed",
+                hint="give this service its own --ledger (and --out), or the ledger's --base-url",
+            )
 
     def _acquire_lock(self) -> None:
         try:
@@ -181,11 +211,14 @@ class Ledger:
 
     def put(self, record: Record) -> None:
         """Record a change durably before acting on it further."""
-        if self.records.get(record["out_task_id"]) == record:
+        stored = self.records.get(record["out_task_id"])
+        if stored == record or (self.endpoint and stored == {**record, "endpoint": self.endpoint}):
             return
         # A snapshot (later edits by the caller don't leak in), scrubbed of the API key: the
         # last line of defence for a file users commit.
         record = scrub_value(json.loads(json.dumps(record)))
+        if self.endpoint is not None:
+            record["endpoint"] = self.endpoint
         self.records[record["out_task_id"]] = record
         if self._journal is None:
             self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115

@@ -158,10 +158,10 @@ def test_size_classes() -> None:
     assert size_class({"size": "2048x2048"}) == "size 2048x2048"
 
 
-def unconfirmed_ledger(w: World, forget: bool) -> None:
+def unconfirmed_ledger(w: World, forget: bool, url: str | None = None) -> None:
     """A ledger whose every record is `submitting`, as a crash leaves it; with `forget`, the
     service never got them."""
-    w.run(wait=False)
+    w.run(url, wait=False)
     ledger = Ledger.open(w.ledger, write=True)
     for r in list(ledger.records.values()):
         ledger.put({**r, "status": "submitting", "task_id": None, "estimated_credits": None})
@@ -177,10 +177,10 @@ def test_unconfirmed_records_count_against_max_tasks_and_max_credits(
     world: Callable[..., World], mode: str
 ) -> None:
     w = world()
-    unconfirmed_ledger(w, forget=True)
-    before = w.ledger.read_bytes()
-    requests = sum(w.sandbox.requests.values())
     with served(w, mode) as url:
+        unconfirmed_ledger(w, forget=True, url=url)
+        before = w.ledger.read_bytes()
+        requests = sum(w.sandbox.requests.values())
         for kwargs in ({"max_tasks": 0}, {"max_credits": 0}, {"max_tasks": 5}, {"max_credits": 599}):
             with pytest.raises(Exception) as e:
                 w.run(url, **kwargs)

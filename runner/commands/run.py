@@ -17,7 +17,7 @@ from runner.commands._common import echo_lines, load_plan
 from runner.commands.connection import Connection, make_client
 from runner.download import Downloader
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE
-from runner.ledger import Ledger
+from runner.ledger import Ledger, endpoint_of
 from runner.plan import Task
 from runner.progress import make_progress
 from runner.run import Runner, RunOptions, Summary
@@ -53,7 +53,7 @@ def drive(
     tasks: list[Task], client: ApiClient, ledger_path: Path, options: RunOptions, *, quiet: bool = False
 ) -> Summary:
     """Run the tasks against the client with the ledger open for writing."""
-    ledger = Ledger.open(ledger_path, write=True)
+    ledger = Ledger.open(ledger_path, write=True, endpoint=endpoint_of(client.base_url))
     progress = make_progress(interactive=False if quiet else None)
 
     async def go() -> Summary:
