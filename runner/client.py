@@ -21,12 +21,16 @@ from typing import Any
 import httpx
 
 from runner import __version__
-from runner.errors import AuthError
+from runner.errors import AuthError, ServiceError
+from runner.gate import AdaptiveGate
 from runner.redact import scrub, scrub_value
 
 SUBMIT_PATH = "/api/openapi/submit"
 QUERY_PATH = "/api/openapi/query"
 MAX_RETRY_AFTER = 300.0
+CONNECT_TIMEOUT = 5.0
+FIRST_CONTACT_ATTEMPTS = 2  # a service never reached yet: "cannot connect" within seconds
+THROTTLE_PATIENCE = 900.0  # seconds of 429s for one request before it is reported unresolved
 
 
 class Kind(enum.Enum):
@@ -57,25 +61,6 @@ class RetryPolicy:
         return rng.uniform(0, min(self.cap, self.base * 2**attempt))
 
 
-class RateLimiter:
-    """Client-side requests-per-second limit (--rate)."""
-
-    def __init__(self, rate: float | None) -> None:
-        self.interval = 1.0 / rate if rate else 0.0
-        self.next_slot = 0.0
-        self.lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        if not self.interval:
-            return
-        async with self.lock:
-            now = time.monotonic()
-            slot = max(now, self.next_slot)
-            self.next_slot = slot + self.interval
-        if slot > now:
-            await asyncio.sleep(slot - now)
-
-
 class ApiClient:
     def __init__(
         self,
@@ -96,15 +81,17 @@ class ApiClient:
             base_url=self.base_url,
             transport=transport,
             headers={"authorization": f"Bearer {api_key}", "user-agent": f"imgbatch/{__version__}"},
-            timeout=httpx.Timeout(timeout, connect=10.0, pool=None),
+            timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT, pool=None),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             follow_redirects=False,
         )
         self.retry = retry or RetryPolicy()
-        self.limiter = RateLimiter(rate)
+        # Every request waits at this gate (not in httpx's pool); 429s narrow it adaptively.
+        self.gate = AdaptiveGate(concurrency, rate, sleep=sleep)
         self.rng = random.Random(seed)
         self.sleep = sleep
         self.requests = 0
+        self.contacted = False  # some request of this client reached the server
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -121,33 +108,63 @@ class ApiClient:
         what = f"POST {self.base_url}{path}"
         last = Answer(Kind.UNKNOWN, message="no attempt made")
         all_unreachable = True
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                await self.sleep(self._backoff(attempt, last))
-            await self.limiter.wait()
-            self.requests += 1
-            try:
-                response = await self.http.post(path, json=body)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+        attempt = 0
+        throttled_since: float | None = None
+        while True:
+            result = await self._send(path, body)
+            if isinstance(result, (httpx.ConnectError, httpx.ConnectTimeout)):
                 # Nothing reached the server: safe to try again, even for a submit.
-                last = Answer(Kind.UNKNOWN, message=f"{what}: cannot connect ({_reason(e)})")
-                continue
-            except (httpx.TimeoutException, httpx.TransportError) as e:
+                last = Answer(Kind.UNKNOWN, message=f"{what}: cannot connect ({_reason(result)})")
+                if not self.contacted and attempt + 1 >= FIRST_CONTACT_ATTEMPTS:
+                    raise ServiceError(
+                        f"cannot connect to {_host(self.base_url)} ({_reason(result)})",
+                        hint="check --base-url (or AIREITER_BASE_URL) and the network, then rerun",
+                    )
+            elif isinstance(result, Exception):
                 all_unreachable = False
-                last = Answer(Kind.UNKNOWN, message=f"{what}: {_reason(e)}")
-                if idempotent:
-                    continue
-                return last
-            all_unreachable = False
-            last = self._interpret(response, what)
-            last.retry_after = _retry_after(response)
-            if last.kind is not Kind.UNKNOWN:
-                return last
-            if response.status_code == 429 or idempotent:
-                continue  # a 429 proves the request was not processed
-            return last
+                last = Answer(Kind.UNKNOWN, message=f"{what}: {_reason(result)}")
+                if not idempotent:
+                    return last
+            else:
+                all_unreachable = False
+                last = self._interpret(result, what)
+                last.retry_after = _retry_after(result)
+                if last.kind is not Kind.UNKNOWN:
+                    return last
+                if last.status == 429:
+                    # Not a failure: the gate has slowed down and paces the next try. Only a
+                    # service that throttles one request for many minutes is given up on.
+                    if result.status_code != 429:
+                        self.gate.note_throttle(last.retry_after)
+                    now = time.monotonic()
+                    throttled_since = throttled_since or now
+                    if now - throttled_since < THROTTLE_PATIENCE:
+                        continue
+                    return last
+                if not idempotent:
+                    return last
+            attempt += 1
+            if attempt >= self.retry.attempts:
+                break
+            await self.sleep(self._backoff(attempt, last))
         last.unreachable = all_unreachable
         return last
+
+    async def _send(self, path: str, body: dict[str, Any]) -> httpx.Response | Exception:
+        """One request through the gate: the response, or the transport error it ended in."""
+        await self.gate.acquire()
+        self.requests += 1
+        throttled, retry_after, ok = False, None, False
+        try:
+            response = await self.http.post(path, json=body)
+            self.contacted = ok = True
+            throttled = response.status_code == 429
+            retry_after = _retry_after(response) if throttled else None
+            return response
+        except (httpx.TimeoutException, httpx.TransportError) as e:
+            return e
+        finally:
+            await self.gate.release(throttled=throttled, retry_after=retry_after, success=ok)
 
     def _backoff(self, attempt: int, last: Answer) -> float:
         delay = self.retry.delay(attempt, self.rng)
@@ -201,6 +218,11 @@ def _message_of(response: httpx.Response) -> str:
         return ""
     message = envelope.get("message") if isinstance(envelope, dict) else None
     return " ".join(scrub(message).split())[:300] if isinstance(message, str) else ""
+
+
+def _host(url: str) -> str:
+    parsed = httpx.URL(url)
+    return parsed.host + (f":{parsed.port}" if parsed.port else "")
 
 
 def _reason(e: Exception) -> str:

@@ -62,10 +62,56 @@ def atomic_write(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise LedgerError(
+            f"{path}: cannot rewrite the ledger: {e.strerror or e}",
+            hint="the ledger is unchanged and the journal keeps every change; free space and rerun",
+        ) from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
     _fsync_dir(path.parent)
+
+
+# Fields a record may hold, with the types the code relies on (None allowed where listed).
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "params": (dict,),
+    "pixels": (list,),
+    "outputs": (list,),
+    "attempt": (int,),
+    "repeat_index": (int,),
+    "submit_id": (str,),
+    "task_id": (str, type(None)),
+    "created_at": (str, type(None)),
+    "completed_at": (str, type(None)),
+    "error": (str, type(None)),
+}
+_OUTPUT_TYPES: dict[str, tuple[type, ...]] = {
+    "url": (str, type(None)),
+    "path": (str, type(None)),
+    "sha256": (str, type(None)),
+    "width": (int, type(None)),
+    "height": (int, type(None)),
+}
+
+
+def _type_problem(record: dict[str, Any]) -> str:
+    """What is wrong with a known field's type, or ''."""
+    for key, types in _FIELD_TYPES.items():
+        if key in record and not isinstance(record[key], types):
+            return f"{key} is {_mismatch(record[key], types)}"
+    for index, out in enumerate(record.get("outputs") or []):
+        if not isinstance(out, dict):
+            return f"outputs[{index}] is not an object"
+        for key, types in _OUTPUT_TYPES.items():
+            if key in out and not isinstance(out[key], types):
+                return f"outputs[{index}].{key} is {_mismatch(out[key], types)}"
+    return ""
+
+
+def _mismatch(value: Any, types: tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "a list", str: "text", int: "an integer", type(None): "null"}
+    return f"{names.get(type(value), type(value).__name__)}, not {' or '.join(names[t] for t in types)}"
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -108,6 +154,7 @@ class Ledger:
                     hint="create it or give another --ledger",
                 )
             ledger._acquire_lock()
+            ledger._remove_stale_temps()
         try:
             ledger._load()
             if endpoint is not None:
@@ -127,6 +174,13 @@ class Ledger:
                 "Nothing was sent and the ledger was not changed",
                 hint="give this service its own --ledger (and --out), or the ledger's --base-url",
             )
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files of rewrites a kill cut short. Only the lock holder rewrites this ledger,
+        and we hold the lock, so none of them is in use."""
+        for tmp in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def _acquire_lock(self) -> None:
         try:
@@ -199,6 +253,12 @@ class Ledger:
                 f"{path}:{lineno}:1: not a ledger record (needs out_task_id and status)",
                 hint="fix or restore that line; imgbatch will not overwrite a ledger it cannot read",
             )
+        problem = _type_problem(record)
+        if problem:
+            raise LedgerError(
+                f"{path}:{lineno}:1: not a ledger record ({problem})",
+                hint="fix or restore that line; imgbatch will not overwrite a ledger it cannot read",
+            )
         return record
 
     def _take(self, record: Record) -> None:
@@ -220,10 +280,16 @@ class Ledger:
         if self.endpoint is not None:
             record["endpoint"] = self.endpoint
         self.records[record["out_task_id"]] = record
-        if self._journal is None:
-            self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
-        self._journal.write(serialize(record))
-        self._journal.flush()
+        try:
+            if self._journal is None:
+                self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+            self._journal.write(serialize(record))
+            self._journal.flush()
+        except OSError as e:
+            raise LedgerError(
+                f"{self.journal_path}: cannot record a change: {e.strerror or e}",
+                hint="the ledger keeps what was recorded before; free space and rerun to resume",
+            ) from None
         self.dirty = True
 
     def compact(self) -> None:

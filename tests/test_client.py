@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from runner.client import ApiClient, Kind, RetryPolicy
-from runner.errors import AuthError
+from runner.errors import AuthError, ServiceError
 
 SECRET = "sk-test-6f1e9d0c"
 Script = list[Callable[[httpx.Request], httpx.Response]]
@@ -78,7 +78,13 @@ def test_429_is_retried_honouring_retry_after_even_for_a_submit() -> None:
     h = Harness([status(429, {"retry-after": "3"}), ok()])
     answer = call(h, "submit")
     assert answer.kind is Kind.OK
-    assert len(h.seen) == 2 and h.sleeps and h.sleeps[0] >= 3
+    assert len(h.seen) == 2 and h.sleeps and h.sleeps[0] >= 2.99  # paused by the gate until then
+
+
+def test_429s_do_not_use_up_the_retry_budget() -> None:
+    h = Harness([status(429, {"retry-after": "1"})] * 10 + [ok()])
+    answer = call(h, "submit", attempts=2)
+    assert answer.kind is Kind.OK and len(h.seen) == 11
 
 
 def test_a_submit_with_an_unknown_outcome_is_never_resent() -> None:
@@ -137,9 +143,26 @@ def test_a_refused_key_stops_everything(code: int) -> None:
     assert SECRET not in str(e.value)
 
 
-def test_a_dead_network_is_reported_as_unreachable() -> None:
+def test_a_service_never_reached_is_reported_after_two_attempts() -> None:
     h = Harness([raises(httpx.ConnectError)] * 4)
-    answer = call(h, "query")
+    with pytest.raises(ServiceError) as e:
+        call(h, "query")
+    assert str(e.value).startswith("cannot connect to api.test (boom)") and "--base-url" in str(e.value)
+    assert len(h.seen) == 2 and e.value.exit_code == 5
+
+
+def test_a_network_lost_after_first_contact_is_reported_as_unreachable() -> None:
+    h = Harness([ok()] + [raises(httpx.ConnectError)] * 4)
+
+    async def go() -> Any:
+        c = h.client()
+        try:
+            await c.query("t")
+            return await c.query("t")
+        finally:
+            await c.aclose()
+
+    answer = asyncio.run(go())
     assert answer.kind is Kind.UNKNOWN and answer.unreachable and "cannot connect" in answer.message
 
 

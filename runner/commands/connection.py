@@ -91,4 +91,15 @@ def _checked_base_url(base: str) -> str:
             f"base URL {base!r} is not an http(s) URL",
             hint=f"use --base-url or {BASE_URL_ENV}, e.g. {DEFAULT_BASE_URL}",
         )
+    path = url.path.rstrip("/")
+    for suffix in ("/api/openapi/submit", "/api/openapi/query", "/api/openapi", "/api"):
+        if path.endswith(suffix):
+            # imgbatch adds /api/openapi/... itself: this would ask for /api/openapi/api/openapi/...
+            root = f"{url.scheme}://{url.netloc.decode()}{path[: -len(suffix)]}"
+            raise ConfigError(
+                f"base URL {base!r} already ends in {suffix}, which imgbatch adds itself",
+                hint=f"give the site only: --base-url {root}",
+            )
+    if url.query or url.fragment:
+        raise ConfigError(f"base URL {base!r} has a query or fragment", hint="give the site only")
     return base.rstrip("/")

@@ -124,6 +124,7 @@ class Sandbox:
         self.submits: Counter[str] = Counter()  # submit requests naming each out_task_id
         self.requests: Counter[str] = Counter()
         self._recent: deque[float] = deque()
+        self.throttled = 0  # requests answered 429
         self._lock = threading.Lock()
         self._wall_offset = time.time() - clock()
         # Outputs are served from here when set (a CDN on another host), else from the API host.
@@ -142,6 +143,7 @@ class Sandbox:
             "submits": dict(self.submits),
             "submitted_twice": self.submitted_twice(),
             "requests": dict(self.requests),
+            "throttled": self.throttled,
             **self.image_host.stats(),
         }
 
@@ -226,6 +228,7 @@ class Sandbox:
             self._recent.popleft()
         if len(self._recent) >= limit:
             retry = max(1, math.ceil(1.0 - (now - self._recent[0])))
+            self.throttled += 1
             response = _envelope(429, "rate limit exceeded")
             response.headers["retry-after"] = str(retry)
             return response
