@@ -169,7 +169,8 @@ def test_every_fault_knob_on_never_submits_twice_and_ends_complete(
     assert w.sandbox.submitted_twice() == []
     assert len(w.sandbox.tasks) == 12  # one upstream task per planned task, no more
     assert adopted >= 1  # lost submits were found by query and adopted, not resubmitted
-    assert w.sandbox.requests["/api/openapi/submit"] > 12  # faults made the client work for it
+    # Faults made the client work for it (5xx, broken answers, 429s paced by the gate).
+    assert sum(w.sandbox.requests.values()) > 12 * 3
 
 
 def test_failed_tasks_are_kept_and_retried_only_on_request(world: Callable[..., World]) -> None:
