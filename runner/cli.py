@@ -131,12 +131,31 @@ def plan(
 
 
 @cli.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write it to this file (replaced atomically) instead of printing it.",
+)
 @click.pass_context
-def schema(ctx: click.Context) -> None:
+def schema(ctx: click.Context, output: Path | None) -> None:
     """Print the manifest JSON Schema (for editors and other tools)."""
     from runner.commands.schema import schema as command
 
-    ctx.exit(command())
+    ctx.exit(command(output))
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--name", default=None, help="The starter manifest's name (default: from the folder's name).")
+@click.pass_context
+def init(ctx: click.Context, folder: Path, name: str | None) -> None:
+    """Set up FOLDER (default: here) for imgbatch: a starter manifest, a local copy of the
+    schema for editors, and .gitignore/.gitattributes lines. Never overwrites a file."""
+    from runner.commands.init import init as command
+
+    ctx.exit(command(folder, name))
 
 
 SHARE = click.FloatRange(0.0, 1.0)
