@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.ledger import SANDBOX_OUT
 from runner.schema import load_schema, schema_text
 from tests.helpers import run_cli
 
@@ -26,7 +27,9 @@ def test_init_in_an_empty_folder_gives_a_valid_runnable_setup(tmp_path: Path) ->
     assert first == "# yaml-language-server: $schema=../.imgbatch/manifest.schema.json"
     # the modeline resolves, relative to the manifest, to the copy init wrote
     assert (manifest.parent / first.split("$schema=")[1]).resolve() == schema_copy.resolve()
-    assert (folder / ".gitignore").read_text() == "*.ledger.jsonl.lock\n*.ledger.jsonl.journal\n"
+    assert (folder / ".gitignore").read_text() == (
+        "*.ledger.jsonl.lock\n*.ledger.jsonl.journal\nimgbatch.sandbox.ledger.jsonl\nimages-sandbox/\n"
+    )
     assert (folder / ".gitattributes").read_text() == "*.ledger.jsonl merge=imgbatch\n"
     assert 'git config merge.imgbatch.driver "imgbatch merge-ledgers -o %A --base %O %A %B"' in result.stdout
     strict = run_cli("validate", "--strict", str(folder))
@@ -40,7 +43,7 @@ def test_the_starter_manifest_runs_in_the_sandbox(tmp_path: Path, monkeypatch: p
     assert run_cli("init", "--name", "starter").exit_code == 0
     run = run_cli("run", "--sandbox", "--sandbox-task-seconds", "0", "--poll-interval", "0", "manifests/")
     assert run.exit_code == 0, run.stderr
-    assert len(list((tmp_path / "images").iterdir())) == 3
+    assert len(list((tmp_path / SANDBOX_OUT).iterdir())) == 3
     assert run_cli("validate", ".").exit_code == 0  # ledger, images and lock file do not disturb it
 
 
@@ -59,11 +62,11 @@ def test_init_in_an_existing_repo_never_overwrites(tmp_path: Path) -> None:
     assert "skipped .imgbatch/manifest.schema.json (it exists" in result.stdout
     assert "skipped manifests/cats.yaml (it exists" in result.stdout
     assert "skipped .gitattributes (it has the lines already)" in result.stdout
-    assert "added .gitignore: *.ledger.jsonl.journal" in result.stdout
+    assert "added .gitignore: *.ledger.jsonl.journal, imgbatch.sandbox" in result.stdout
     assert mine.read_text(encoding="utf-8") == "my own manifest"
     assert (tmp_path / ".imgbatch" / "manifest.schema.json").read_text(encoding="utf-8") == "{}"
     assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == (
-        "node_modules/\n*.ledger.jsonl.lock\n*.ledger.jsonl.journal\n"
+        "node_modules/\n*.ledger.jsonl.lock\n*.ledger.jsonl.journal\nimgbatch.sandbox.ledger.jsonl\nimages-sandbox/\n"
     )
     # a second manifest next to the user's: init with another name, then the folder validates
     assert run_cli("init", "--name", "starter", str(tmp_path)).exit_code == 0

@@ -14,11 +14,13 @@ from pathlib import Path
 import click
 
 from runner.errors import EXIT_OK, InputError
+from runner.ledger import SANDBOX_LEDGER, SANDBOX_OUT
 from runner.schema import schema_text
 
 SCHEMA_COPY = Path(".imgbatch") / "manifest.schema.json"
 MANIFEST_DIR = Path("manifests")
-GITIGNORE_LINES = ("*.ledger.jsonl.lock", "*.ledger.jsonl.journal")
+# Lock and journal are per machine; what `run --sandbox` writes is made up, not worth keeping.
+GITIGNORE_LINES = ("*.ledger.jsonl.lock", "*.ledger.jsonl.journal", SANDBOX_LEDGER, f"{SANDBOX_OUT}/")
 GITATTRIBUTES_LINES = ("*.ledger.jsonl merge=imgbatch",)
 MERGE_DRIVER_COMMAND = 'git config merge.imgbatch.driver "imgbatch merge-ledgers -o %A --base %O %A %B"'
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\Z")
