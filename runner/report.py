@@ -38,10 +38,11 @@ def validation_summary(checked: Sequence[CheckedFile]) -> str:
     )
 
 
-def validation_json(checked: Sequence[CheckedFile], valid: bool) -> str:
+def validation_json(checked: Sequence[CheckedFile], valid: bool, skipped: Sequence[str] = ()) -> str:
     return dumps(
         {
             "valid": valid,
+            "skipped": list(skipped),  # YAML files in folders that are not manifests
             "files": [
                 {
                     "file": cf.file,

@@ -44,6 +44,13 @@ def test_a_folder_with_other_yaml_validates(write: Callable[..., Path]) -> None:
     assert "1 file checked: 1 valid" in result.stdout
     assert "skipped 3 YAML file(s) that are not manifests" in result.stderr
     assert "docker-compose.yml" in result.stderr
+    as_json = run_cli("validate", "--format", "json", str(m.parent.parent)).json()
+    assert as_json["valid"] is True and len(as_json["files"]) == 1
+    assert sorted(Path(f).name for f in as_json["skipped"]) == [
+        "docker-compose.yml",
+        "other.yaml",
+        "workflow.yaml",
+    ]
 
 
 def test_a_broken_manifest_in_a_folder_is_still_found(write: Callable[..., Path]) -> None:

@@ -142,6 +142,8 @@ def test_a_missing_or_wrong_key_is_401(api: Api, headers: dict[str, str]) -> Non
         ({"params": "p"}, "params must be an object"),
         ({"out_task_id": "has space"}, "out_task_id is required"),
         ({"out_task_id": "x" * 65}, "out_task_id is required"),
+        ({"out_task_id": "t1\n"}, "out_task_id is required"),  # `$` would let a newline through
+        ({"params": {"prompt": "p", "size": "2048x1152\n"}}, "invalid size"),
     ],
 )
 def test_invalid_submits_are_400_and_create_nothing(api: Api, body: dict[str, Any], message: str) -> None:

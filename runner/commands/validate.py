@@ -20,7 +20,7 @@ def validate(paths: Sequence[str], fmt: str, strict: bool) -> int:
         strict and any(d.severity == "warning" for cf in checked for d in cf.diagnostics)
     )
     if fmt == "json":
-        click.echo(report.validation_json(checked, not failed))
+        click.echo(report.validation_json(checked, not failed, checked.skipped))
     else:
         echo_lines(report.diagnostics_lines(checked, fmt))
         click.echo(report.validation_summary(checked), err=fmt == "github")

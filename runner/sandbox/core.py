@@ -34,8 +34,8 @@ STATS_PATH = "/sandbox/stats"
 MIN_PIXELS = 655_360
 MAX_PIXELS = 8_294_400
 TIERS = ("1K", "2K", "4K")
-OUT_TASK_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-SIZE_RE = re.compile(r"^([0-9]{1,6})x([0-9]{1,6})$")
+OUT_TASK_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
+SIZE_RE = re.compile(r"^([0-9]{1,6})x([0-9]{1,6})\Z")
 DEFAULT_TIER = "1K"  # upstream's default when only aspect_ratio is sent is undocumented
 
 
