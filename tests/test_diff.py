@@ -158,6 +158,14 @@ def test_since_reads_the_old_side_from_git(repo: Path) -> None:
     assert code == 1 and "~ shots/mug: prompt text changed" in out
 
 
+def test_since_other_yaml_in_the_folder_is_passed_over_as_in_a_folder_search(repo: Path) -> None:
+    write(repo / "manifests" / "ci", "on: push\njobs: {}\n", "workflow.yml")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "ci")
+    code, out, err = diff("--since", "HEAD", "manifests", "--exit-code")
+    assert code == 0 and "No changes: the same 4 tasks." in out, err
+
+
 def test_since_a_reformat_is_no_change(repo: Path) -> None:
     (repo / "manifests" / "shots.yaml").unlink()
     write(repo / "manifests", SHOTS_REFORMATTED, "moved.yml")
