@@ -1,159 +1,236 @@
-"""imgbatch run against the loopback sandbox, next to the least a client must do for the same
-tasks: a bare httpx loop (submit, one query, download, write) at the same concurrency.
+"""imgbatch run next to a hand-written asyncio + httpx client (bench/peer_client.py), against an
+independent stand-in server (bench/standin_server.py: 40 ms latency, 1 s per task).
 
-Each side gets a fresh sandbox server; rounds alternate; best of N. Both are timed as whole
-processes, start-up included. Prints the ratio (no target: the point is to see the client's
-overhead over the requests themselves, and that the sandbox is not the bottleneck).
+For each size and concurrency, the sides run alternately (the order flips every round), each
+as a whole process against a fresh server, start-up included. imgbatch runs as users run it:
+ledger, retries and progress on (plain progress lines, as on CI), --poll-interval 0.5 like the
+peer. Per side: best and median wall time, CPU per task (user+sys of the client process, from
+wait4), requests per task, and the times of the first submit, first download and last
+download as the server saw them. `ideal` is the physical limit for C requests in flight,
+max(T + 3L, 3·N·L/C): one task's own chain, or the minimum three requests per task through
+C connections. The last column is each side's wall time over it.
 
-    python bench/run_bench.py [--tasks 300] [--rounds 3] [--concurrency 8]
+    python bench/run_bench.py                  # 400, 2,000, 10,000 tasks at concurrency 32, 64
+    python bench/run_bench.py --quick          # 400 and 2,000 tasks: the development loop
+    python bench/run_bench.py --sizes 400 --concurrency 32 --rounds 5
+    python bench/run_bench.py --before /tmp/old-checkout   # also time another imgbatch tree
+
+Exits 1 when imgbatch's best wall time is over the peer's at any measured size.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
 TOKEN = "bench-token"
+LATENCY = 0.04
+TASK_SECONDS = 1.0
 
 
-def start_sandbox() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "sandbox", "--port", "0", "--token", TOKEN, "--task-seconds", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stdout is not None
-    return proc, proc.stdout.readline().strip()
+@dataclass
+class Result:
+    wall: float
+    cpu: float
+    rss_mb: float
+    requests: int
+    first_submit: float
+    first_download: float
+    last_download: float
+
+
+@dataclass
+class Side:
+    name: str
+    results: list[Result] = field(default_factory=list)
 
 
 def write_manifest(path: Path, tasks: int) -> None:
-    lines = ["version: 1", "name: bench", "sizes: ['1:1@1K']", "prompts:"]
+    lines = ["version: 1", "name: bench", "sizes: ['1:1@2K']", "prompts:"]
     lines += [f"  - {{id: p{i}, prompt: subject {i}}}" for i in range(tasks)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def baseline_child(url: str, tasks: int, concurrency: int, out: str) -> None:
-    import httpx
-
-    async def one(client: httpx.AsyncClient, sem: asyncio.Semaphore, i: int) -> None:
-        async with sem:
-            body = {
-                "model": "gpt_image_2",
-                "out_task_id": f"b{i}",
-                "params": {"prompt": f"subject {i}", "aspect_ratio": "1:1", "resolution": "1K"},
-            }
-            (await client.post("/api/openapi/submit", json=body)).raise_for_status()
-            data = (await client.post("/api/openapi/query", json={"out_task_id": f"b{i}"})).json()["data"]
-            image = await client.get(data["output"][0]["url"])
-            Path(out, f"b{i}.png").write_bytes(image.content)
-
-    async def main() -> None:
-        sem = asyncio.Semaphore(concurrency)
-        limits = httpx.Limits(max_connections=concurrency)
-        async with httpx.AsyncClient(
-            base_url=url, headers={"authorization": f"Bearer {TOKEN}"}, limits=limits
-        ) as client:
-            await asyncio.gather(*(one(client, sem, i) for i in range(tasks)))
-
-    asyncio.run(main())
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(BENCH / "standin_server.py"),
+            "--latency",
+            str(LATENCY),
+            "--task-seconds",
+            str(TASK_SECONDS),
+            "--lifetime",
+            "3600",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().split()[0]
 
 
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+def server_stats(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(f"{url}/bench/stats", timeout=30) as response:
+        stats: dict[str, object] = json.load(response)
+    return stats
+
+
+def command(side: str, url: str, tmp: Path, tasks: int, concurrency: int) -> tuple[list[str], Path]:
+    if side == "peer":
+        return [
+            sys.executable,
+            str(BENCH / "peer_client.py"),
+            url,
+            TOKEN,
+            str(tmp / "peer"),
+            "--tasks",
+            str(tasks),
+            "--concurrency",
+            str(concurrency),
+        ], ROOT
+    tree = ROOT if side == "imgbatch" else Path(side.split("=", 1)[1])
+    return [
+        sys.executable,
+        "-m",
+        "runner",
+        "run",
+        "--base-url",
+        url,
+        "--concurrency",
+        str(concurrency),
+        "--poll-interval",
+        "0.5",
+        "--ledger",
+        str(tmp / "l.jsonl"),
+        "--out",
+        str(tmp / "img"),
+        str(tmp / "m.yaml"),
+    ], tree
+
+
+def run_once(side: str, tasks: int, concurrency: int) -> Result:
+    server, url = start_server()
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d)
+            write_manifest(tmp / "m.yaml", tasks)
+            cmd, cwd = command(side, url, tmp, tasks, concurrency)
+            env = {**os.environ, "AIREITER_API_KEY": TOKEN, "PYTHONPATH": str(cwd)}
+            log = open(tmp / "client.log", "w+b")  # noqa: SIM115 - read back on failure
+            start_wall = time.time()
+            start = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=log)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            if proc.returncode != 0:
+                log.seek(0)
+                raise SystemExit(f"{side} exited {proc.returncode}:\n{log.read().decode()[-3000:]}")
+            stats = server_stats(url)
+    finally:
+        server.terminate()
+        server.wait()
+    counts = {k: int(v) for k, v in stats.items() if isinstance(v, int)}
+    first = stats["first"]
+    last = stats["last"]
+    assert isinstance(first, dict) and isinstance(last, dict)
+    if counts["download"] != tasks or counts["submitted_twice"]:
+        raise SystemExit(f"{side}: {counts} for {tasks} tasks")
+    return Result(
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        rss_mb=usage.ru_maxrss / 1024,
+        requests=counts["submit"] + counts["query"] + counts["download"],
+        first_submit=first["submit"] - start_wall,
+        first_download=first["download"] - start_wall,
+        last_download=last["download"] - start_wall,
+    )
+
+
+def ideal(tasks: int, concurrency: int) -> float:
+    return max(TASK_SECONDS + 3 * LATENCY, 3 * tasks * LATENCY / concurrency)
+
+
+def row(side: Side, tasks: int, concurrency: int, peer_best: float) -> str:
+    rs = side.results
+    best = min(rs, key=lambda r: r.wall)
+    walls = [r.wall for r in rs]
+    cpu = statistics.median(r.cpu for r in rs) / tasks * 1000
+    return (
+        f"| {tasks:,} | {concurrency} | {side.name} | {best.wall:.2f} | {statistics.median(walls):.2f} "
+        f"| {best.wall / peer_best:.2f}x | {cpu:.1f} | {max(r.rss_mb for r in rs):.0f} "
+        f"| {best.requests / tasks:.2f} | {best.first_submit:.2f} | {best.first_download:.2f} "
+        f"| {best.last_download:.2f} | {best.wall / ideal(tasks, concurrency):.2f} |"
+    )
+
+
+HEADER = (
+    "| tasks | c | side | best s | median s | vs peer | CPU ms/task | peak MB | req/task "
+    "| 1st submit s | 1st download s | last download s | vs ideal |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+)
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tasks", type=int, default=300)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[400, 2000, 10_000])
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[32, 64])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--baseline-child", nargs=2)
+    ap.add_argument("--quick", action="store_true", help="400 and 2,000 tasks only")
+    ap.add_argument("--before", type=Path, help="another imgbatch source tree to time alongside")
+    ap.add_argument("--json", type=Path, help="also write every measurement here")
     args = ap.parse_args()
-    if args.baseline_child:
-        baseline_child(args.baseline_child[0], args.tasks, args.concurrency, args.baseline_child[1])
-        return 0
-    env = {**os.environ, "AIREITER_API_KEY": TOKEN}
-    ours, base = [], []
-    for _ in range(args.rounds):
-        with tempfile.TemporaryDirectory() as d:
-            tmp = Path(d)
-            write_manifest(tmp / "m.yaml", args.tasks)
-            (tmp / "base").mkdir()
-            proc, url = start_sandbox()
-            try:
-                ours.append(
-                    timed(
-                        [
-                            sys.executable,
-                            "-m",
-                            "runner",
-                            "run",
-                            "--base-url",
-                            url,
-                            "--poll-interval",
-                            "0",
-                            "--concurrency",
-                            str(args.concurrency),
-                            "--ledger",
-                            str(tmp / "l.jsonl"),
-                            "--out",
-                            str(tmp / "img"),
-                            str(tmp / "m.yaml"),
-                        ],
-                        env,
-                        ROOT,
-                    )
+    sizes = [s for s in args.sizes if s <= 2000] if args.quick else args.sizes
+    names = ["imgbatch", "peer"] + ([f"before={args.before}"] if args.before else [])
+    print(
+        f"stand-in server: {LATENCY * 1000:.0f} ms latency, {TASK_SECONDS:g} s per task; "
+        f"best of {args.rounds}, sides alternating",
+        flush=True,
+    )
+    print(HEADER, flush=True)
+    failed = False
+    dump = []
+    for tasks in sizes:
+        for concurrency in args.concurrency:
+            sides = [Side(n) for n in names]
+            for r in range(args.rounds):
+                order = sides if r % 2 == 0 else sides[::-1]
+                for side in order:
+                    side.results.append(run_once(side.name, tasks, concurrency))
+            peer_best = min(r.wall for r in sides[1].results)
+            for side in sides:
+                print(
+                    row(side, tasks, concurrency, peer_best).replace(f"before={args.before}", "before"),
+                    flush=True,
                 )
-                stats = json.loads(
-                    subprocess.run(
-                        [sys.executable, "-c", f"import httpx;print(httpx.get('{url}/sandbox/stats').text)"],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    ).stdout
+                dump.append(
+                    {
+                        "tasks": tasks,
+                        "concurrency": concurrency,
+                        "side": side.name,
+                        "results": [vars(r) for r in side.results],
+                    }
                 )
-                assert stats["tasks"] == args.tasks and not stats["submitted_twice"]
-            finally:
-                proc.terminate()
-                proc.wait()
-            proc, url = start_sandbox()
-            try:
-                base.append(
-                    timed(
-                        [
-                            sys.executable,
-                            __file__,
-                            "--tasks",
-                            str(args.tasks),
-                            "--concurrency",
-                            str(args.concurrency),
-                            "--baseline-child",
-                            url,
-                            str(tmp / "base"),
-                        ],
-                        env,
-                        ROOT,
-                    )
-                )
-            finally:
-                proc.terminate()
-                proc.wait()
-    best, best_base = min(ours), min(base)
-    print(f"{args.tasks} tasks at concurrency {args.concurrency}, sandbox on loopback")
-    print(f"imgbatch run: {best:.2f} s   bare httpx loop: {best_base:.2f} s   ratio: {best / best_base:.2f}x")
-    return 0
+            failed |= min(r.wall for r in sides[0].results) > peer_best
+    if args.json:
+        args.json.write_text(json.dumps(dump, indent=1) + "\n", encoding="utf-8")
+    spread = [
+        (max(r["wall"] for r in d["results"]) / min(r["wall"] for r in d["results"]) - 1) * 100 for d in dump
+    ]
+    print(f"noise: worst spread of wall times within one side and size {max(spread):.0f}% (max/min - 1)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
