@@ -98,7 +98,9 @@ def bench_noop(trees: dict[str, Path], rounds: int) -> dict[str, list[float]]:
         write_manifest(tmp / "m.yaml", 10_000, ["1:1@2K"])
         finished_ledger(tmp, tmp / "m.yaml", images=True)
         server = subprocess.Popen(
-            [sys.executable, str(BENCH / "standin_server.py"), "--lifetime", "600"], stdout=subprocess.PIPE, text=True
+            [sys.executable, str(BENCH / "standin_server.py"), "--lifetime", "600"],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert server.stdout is not None
         url = server.stdout.readline().split()[0]
@@ -209,13 +211,14 @@ def main() -> int:
         ok &= min(times["imgbatch"]) <= 2.0
     if "compact" in args.only:
         results = bench_compact(trees, args.rounds)
-        print(f"ledger compaction in a {RUN_TASKS:,}-task run ({5 * RUN_TASKS:,} changes, tick every {TICK:g} s "
-              f"of a {RUN_SECONDS:.0f} s run):")  # fmt: skip
+        print(f"ledger compaction in a {RUN_TASKS:,}-task run ({5 * RUN_TASKS:,} changes, "
+              f"tick every {TICK:g} s of a {RUN_SECONDS:.0f} s run):")  # fmt: skip
         for name, rs in results.items():
             best = min(rs, key=lambda x: x["compact_seconds"])
             share = best["compact_seconds"] / RUN_SECONDS * 100
-            print(f"  {name}: {best['compact_seconds']:.2f} s compacting in {best['compactions']:.0f} rewrites, "
-                  f"{share:.1f}% of the run (target < 5%); all ledger work {best['all_seconds']:.1f} s")  # fmt: skip
+            print(f"  {name}: {best['compact_seconds']:.2f} s compacting in {best['compactions']:.0f} "
+                  f"rewrites, {share:.1f}% of the run (target < 5%); all ledger work "
+                  f"{best['all_seconds']:.1f} s")  # fmt: skip
             if name == "imgbatch":
                 ok &= share < 5
     return 0 if ok else 1

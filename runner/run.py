@@ -219,7 +219,7 @@ class Runner:
     async def _compact_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.opts.compact_every)
-            self.ledger.compact()
+            self.ledger.compact_if_due()
             self.progress.update()
 
     async def _process(self, task: Task) -> None:
