@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
 import json
 import os
 import urllib.parse
 from pathlib import Path
 from typing import IO, Any
 
+from runner.bulk import bulk_build
 from runner.errors import GuardRefused, LedgerError
 from runner.redact import scrub, scrub_value
 
@@ -210,15 +210,8 @@ class Ledger:
         self._lock = f
 
     def _load(self) -> None:
-        # Records are plain JSON (no cycles): the cyclic collector only slows a bulk load
-        # down, scanning every record built so far again and again.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with bulk_build():
             self._load_files()
-        finally:
-            if enabled:
-                gc.enable()
 
     def _load_files(self) -> None:
         if self.path.exists():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from runner.diagnostics import Diagnostic, count
@@ -17,8 +17,12 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+# One encoder for all calls: json.dumps with options builds a new encoder every time.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return _ENCODER.encode(value)
 
 
 def diagnostics_lines(checked: Sequence[CheckedFile], fmt: str) -> list[str]:
@@ -56,8 +60,8 @@ def validation_json(checked: Sequence[CheckedFile], valid: bool, skipped: Sequen
     )
 
 
-def plan_jsonl(tasks: Sequence[Task]) -> list[str]:
-    return [dumps(t.as_json()) for t in tasks]
+def plan_jsonl(tasks: Sequence[Task]) -> Iterator[str]:
+    return (dumps(t.as_json()) for t in tasks)
 
 
 def plan_json(tasks: Sequence[Task], checked: Sequence[CheckedFile]) -> str:

@@ -48,3 +48,19 @@ def test_reading_commands_do_not_import_the_http_image_or_ui_stack(args: list[st
     loaded = json.loads(proc.stderr.strip().splitlines()[-1])
     assert proc.stdout, proc.stderr  # the command did its work
     assert loaded == [], f"imgbatch {' '.join(args)} imported {loaded}"
+
+
+def test_httpcore_finds_sniffio_so_no_request_pays_for_a_failed_import() -> None:
+    # httpcore imports sniffio inside the function it calls several times per request; when
+    # sniffio is missing, each of those calls searches sys.path and fails (about 60 us).
+    import asyncio
+    import importlib.util
+
+    from httpcore._synchronization import current_async_library
+
+    assert importlib.util.find_spec("sniffio") is not None, "sniffio must be installed (pyproject)"
+
+    async def inside() -> str:
+        return current_async_library()
+
+    assert asyncio.run(inside()) == "asyncio"

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import islice
 
 import click
 
 from runner import report
+from runner.bulk import bulk_build
 from runner.errors import ManifestInvalid
 from runner.limits import DEFAULT_MAX_PLAN_TASKS, PLAN_LIMIT_KEY
 from runner.manifest import CheckedFile, check_files
 from runner.plan import Task, expand
 
 
-def echo_lines(lines: Sequence[str], *, err: bool = False) -> None:
-    if lines:
-        click.echo("\n".join(lines), err=err)
+def echo_lines(lines: Iterable[str], *, err: bool = False) -> None:
+    """Print lines in batches: a plan of 100,000 tasks is never one string in memory."""
+    it = iter(lines)
+    while batch := list(islice(it, 4096)):
+        click.echo("\n".join(batch), err=err)
 
 
 def max_plan_tasks() -> int:
@@ -37,7 +41,8 @@ def load_plan(paths: Sequence[str]) -> tuple[list[CheckedFile], list[Task]]:
     """Check every manifest and expand them; invalid input stops here with all its errors
     printed to stderr. Warnings are printed too: they concern what credits will buy. More
     tasks than --max-plan-tasks is an error found before any task is built."""
-    checked = check_files(paths, max_plan_tasks())
+    with bulk_build():
+        checked = check_files(paths, max_plan_tasks())
     echo_lines(skipped_note(checked.skipped), err=True)
     echo_lines(report.diagnostics_lines(checked, "text"), err=True)
     bad = [cf.file for cf in checked if not cf.ok]
@@ -46,4 +51,5 @@ def load_plan(paths: Sequence[str]) -> tuple[list[CheckedFile], list[Task]]:
             f"{len(bad)} manifest{'s are' if len(bad) > 1 else ' is'} invalid: {', '.join(bad)}",
             hint="fix the errors above ('imgbatch validate' lists them)",
         )
-    return checked, expand(cf.manifest for cf in checked if cf.manifest is not None)
+    with bulk_build():
+        return checked, expand(cf.manifest for cf in checked if cf.manifest is not None)

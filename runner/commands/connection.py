@@ -10,8 +10,6 @@ import httpx
 from runner.client import ApiClient, RetryPolicy
 from runner.errors import ConfigError
 from runner.redact import add_secret
-from runner.sandbox import Faults, Sandbox
-from runner.sandbox.transport import IN_PROCESS_URL, SandboxTransport
 
 API_KEY_ENV = "AIREITER_API_KEY"
 BASE_URL_ENV = "AIREITER_BASE_URL"
@@ -32,6 +30,11 @@ class Connection:
 def make_client(conn: Connection, transport: httpx.AsyncBaseTransport | None = None) -> ApiClient:
     """The API client for the real service (key from the environment) or the embedded sandbox."""
     if conn.sandbox:
+        # Only here: the sandbox draws its images with Pillow, which a real run need not load
+        # before its first submit.
+        from runner.sandbox import Faults, Sandbox
+        from runner.sandbox.transport import IN_PROCESS_URL, SandboxTransport
+
         sandbox = Sandbox(
             token="sandbox",
             task_seconds=conn.sandbox_task_seconds,
