@@ -101,6 +101,8 @@ class Downloader:
             follow_redirects=True,
             max_redirects=5,
         )
+        # Downloads queue here, not in httpx's pool (see ApiClient.gate).
+        self.gate = asyncio.Semaphore(concurrency)
         self.sleep = sleep
         self.rng = random.Random()
         self.count = 0
@@ -175,7 +177,7 @@ class Downloader:
         try:
             digest = hashlib.sha256()
             try:
-                async with self.http.stream("GET", url) as response:
+                async with self.gate, self.http.stream("GET", url) as response:
                     failure = _check_status(response, host)
                     if failure is None:
                         failure = await self._save(response, host, part, digest)

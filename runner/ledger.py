@@ -134,9 +134,10 @@ class Ledger:
         self.journal_path = self.path.with_name(self.path.name + ".journal")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.records: dict[str, Record] = {}
-        # Each record's line as read or written: a rewrite joins these instead of encoding
-        # every record again, so it costs a sort and a write, not the whole ledger in json.
-        self._lines: dict[str, str] = {}
+        # Each record's line as read or written, with the record it encodes: a rewrite joins
+        # these instead of encoding every record again (a sort and a write, not the whole
+        # ledger in json). A record replaced in `records` by other means is encoded afresh.
+        self._lines: dict[str, tuple[Record, str]] = {}
         self._ledger_bytes = 0  # size of the ledger file as last read or written
         self._journal_bytes = 0  # what this process appended to the journal since then
         self.dirty = False
@@ -275,7 +276,7 @@ class Ledger:
 
     def _take(self, record: Record, line: str) -> None:
         self.records[record["out_task_id"]] = record
-        self._lines[record["out_task_id"]] = line if line.endswith("\n") else line + "\n"
+        self._lines[record["out_task_id"]] = (record, line if line.endswith("\n") else line + "\n")
 
     # --- changing -----------------------------------------------------------------------
 
@@ -321,7 +322,13 @@ class Ledger:
         """Rewrite the sorted ledger atomically, then drop the journal it now contains."""
         if not self.dirty:
             return
-        text = "".join([self._lines[k] for k in sorted(self._lines)])
+        lines = {}
+        for k in sorted(self.records):
+            record = self.records[k]
+            known = self._lines.get(k)
+            lines[k] = known if known is not None and known[0] is record else (record, serialize(record))
+        self._lines = lines
+        text = "".join([line for _, line in lines.values()])
         atomic_write(self.path, text)
         self._ledger_bytes = len(text)
         self._journal_bytes = 0
