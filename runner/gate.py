@@ -41,17 +41,39 @@ class AdaptiveGate:
         self.last_cut = float("-inf")
         self.throttled = 0  # 429s seen
         self._starts: deque[float] = deque()
-        self._cond = asyncio.Condition()
+        # Waiters in arrival order. A freed slot wakes exactly one of them and hands the slot
+        # over: waking them all to re-check (a Condition's notify_all) would cost every
+        # request time in proportion to the whole batch waiting here.
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def _width(self) -> int:
+        return max(1, int(self.limit))
+
+    def _hand_over(self) -> None:
+        while self._waiters and self.in_flight < self._width():
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # a cancelled waiter is skipped, not removed when it leaves
+                self.in_flight += 1
+                waiter.set_result(None)
 
     async def acquire(self) -> None:
         """Wait for a free slot and the next start time allowed by the rate and any pause."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < max(1, int(self.limit)))
+        if self._waiters or self.in_flight >= self._width():
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter  # the slot is counted as ours when this returns
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self.in_flight -= 1  # handed a slot, then cancelled: pass it on
+                    self._hand_over()
+                raise
+        else:
             self.in_flight += 1
-            now = self.clock()
-            start = max(now, self.paused_until, self.next_start)
-            if self.rate:
-                self.next_start = start + 1.0 / self.rate
+        now = self.clock()
+        start = max(now, self.paused_until, self.next_start)
+        if self.rate:
+            self.next_start = start + 1.0 / self.rate
         try:
             if start > now:
                 await self.sleep(start - now)
@@ -67,18 +89,17 @@ class AdaptiveGate:
         self, *, throttled: bool, retry_after: float | None = None, success: bool = True
     ) -> None:
         """Give the slot back, saying whether the answer was a 429 (and its Retry-After)."""
-        async with self._cond:
-            self.in_flight -= 1
-            now = self.clock()
-            if throttled:
-                self._throttle(now, retry_after)
-            elif success:
-                self.limit = min(float(self.max_limit), self.limit + 1.0 / self.limit)
-                if self.rate is not None:
-                    self.rate += RATE_STEP / self.rate
-                    if self.rate_cap is not None:
-                        self.rate = min(self.rate, self.rate_cap)
-            self._cond.notify_all()
+        self.in_flight -= 1
+        now = self.clock()
+        if throttled:
+            self._throttle(now, retry_after)
+        elif success:
+            self.limit = min(float(self.max_limit), self.limit + 1.0 / self.limit)
+            if self.rate is not None:
+                self.rate += RATE_STEP / self.rate
+                if self.rate_cap is not None:
+                    self.rate = min(self.rate, self.rate_cap)
+        self._hand_over()
 
     def note_throttle(self, retry_after: float | None) -> None:
         """A 429 learnt after the slot was given back (e.g. inside an HTTP 200 envelope)."""

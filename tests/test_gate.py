@@ -108,3 +108,48 @@ def test_a_60_task_run_against_a_rate_limited_service_completes_in_one_run(
     assert w.sandbox.submitted_twice() == []
     assert w.sandbox.throttled > 0  # the service did push back, and the run kept going
     assert time.monotonic() - started < 60
+
+
+def test_waiters_get_slots_in_arrival_order_never_more_than_the_width() -> None:
+    gate = AdaptiveGate(3)
+    order: list[int] = []
+    peak = 0
+
+    async def one(i: int) -> None:
+        nonlocal peak
+        await gate.acquire()
+        peak = max(peak, gate.in_flight)
+        order.append(i)
+        await asyncio.sleep(0)
+        await gate.release(throttled=False)
+
+    async def go() -> None:
+        await asyncio.gather(*(one(i) for i in range(500)))
+
+    asyncio.run(go())
+    assert order == list(range(500)) and peak == 3 and gate.in_flight == 0
+
+
+def test_a_cancelled_waiter_leaves_no_slot_taken() -> None:
+    gate = AdaptiveGate(1)
+
+    async def go() -> None:
+        await gate.acquire()
+        waiters = [asyncio.create_task(gate.acquire()) for _ in range(5)]
+        await asyncio.sleep(0)
+        waiters[0].cancel()  # still waiting
+        await gate.release(throttled=False)  # hands the slot to waiters[1]
+        waiters[2].cancel()
+        await asyncio.sleep(0)
+        assert waiters[1].done() and not waiters[1].cancelled() and gate.in_flight == 1
+        await gate.release(throttled=False)
+        await asyncio.sleep(0)
+        assert waiters[3].done() and gate.in_flight == 1  # the cancelled one was skipped
+        await gate.release(throttled=False)  # waiters[3] done: the slot goes to waiters[4]
+        waiters[4].cancel()  # handed the slot, cancelled before it ran: it must pass it on
+        await asyncio.gather(*waiters, return_exceptions=True)
+        assert waiters[4].cancelled()
+        assert gate.in_flight == 0
+        await asyncio.wait_for(gate.acquire(), 1)  # the slot is free again
+
+    asyncio.run(go())
