@@ -254,6 +254,12 @@ def fault_options(f: Any) -> Any:
                 help="Share of queries of known tasks answered 404.",
             ),
             click.option(
+                "--query-404-times",
+                type=click.IntRange(0),
+                default=0,
+                help="The first N queries of each task are answered 404 (replication lag).",
+            ),
+            click.option(
                 "--wrong-task-share",
                 type=SHARE,
                 default=0.0,
@@ -348,6 +354,7 @@ def faults_from(opts: dict[str, Any]) -> Faults:
         price_format=opts["price_format"],
         used_factor=opts["used_factor"],
         query_404_share=opts["query_404_share"],
+        query_404_times=opts["query_404_times"],
         wrong_task_share=opts["wrong_task_share"],
         echo_headers=opts["echo_headers"],
     )

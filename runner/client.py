@@ -13,6 +13,7 @@ import email.utils
 import enum
 import json
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from runner.redact import scrub, scrub_value
 SUBMIT_PATH = "/api/openapi/submit"
 QUERY_PATH = "/api/openapi/query"
 MAX_RETRY_AFTER = 300.0
+PLAIN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 CONNECT_TIMEOUT = 5.0
 FIRST_CONTACT_ATTEMPTS = 2  # a service never reached yet: "cannot connect" within seconds
 THROTTLE_PATIENCE = 900.0  # seconds of 429s for one request before it is reported unresolved
@@ -91,6 +93,7 @@ class ApiClient:
         self.rng = random.Random(seed)
         self.sleep = sleep
         self.requests = 0
+        self.wrong_answers = 0  # answers about another task than the one asked about
         self.contacted = False  # some request of this client reached the server
 
     async def aclose(self) -> None:
@@ -99,12 +102,17 @@ class ApiClient:
     # --- the two API calls --------------------------------------------------------------
 
     async def submit(self, body: dict[str, Any]) -> Answer:
-        return await self._call(SUBMIT_PATH, body, idempotent=False)
+        return await self._call(SUBMIT_PATH, body, idempotent=False, about=(str(body["out_task_id"]), None))
 
-    async def query(self, out_task_id: str) -> Answer:
-        return await self._call(QUERY_PATH, {"out_task_id": out_task_id}, idempotent=True)
+    async def query(self, out_task_id: str, task_id: str | None = None) -> Answer:
+        """Ask about a task by its out_task_id; `task_id`, when known, must match too."""
+        return await self._call(
+            QUERY_PATH, {"out_task_id": out_task_id}, idempotent=True, about=(out_task_id, task_id)
+        )
 
-    async def _call(self, path: str, body: dict[str, Any], *, idempotent: bool) -> Answer:
+    async def _call(
+        self, path: str, body: dict[str, Any], *, idempotent: bool, about: tuple[str, str | None]
+    ) -> Answer:
         what = f"POST {self.base_url}{path}"
         last = Answer(Kind.UNKNOWN, message="no attempt made")
         all_unreachable = True
@@ -129,6 +137,11 @@ class ApiClient:
                 all_unreachable = False
                 last = self._interpret(result, what)
                 last.retry_after = _retry_after(result)
+                other = _about_another(last, *about)
+                if other:
+                    # Never recorded as this task: an unusable answer, retried like any other.
+                    self.wrong_answers += 1
+                    last = Answer(Kind.UNKNOWN, status=last.status, message=f"{what}: {other}; not accepted")
                 if last.kind is not Kind.UNKNOWN:
                     return last
                 if last.status == 429:
@@ -208,6 +221,21 @@ class ApiClient:
         if not isinstance(data, dict):
             return Answer(Kind.UNKNOWN, status=code, message=f"{what}: the envelope has no data")
         return Answer(Kind.OK, data=data, status=code, message=message)
+
+
+def _about_another(answer: Answer, out_task_id: str, task_id: str | None) -> str:
+    """Why an OK answer is about another task than the one asked about ('' when it is not)."""
+    if answer.kind is not Kind.OK or answer.data is None:
+        return ""
+    said = answer.data.get("out_task_id")
+    if said is not None and (not isinstance(said, str) or not PLAIN_ID.fullmatch(said)):
+        return f"an answer naming out_task_id {str(said)[:80]!r}, not a plain id"
+    if said is not None and said != out_task_id:
+        return f"an answer about another task (out_task_id {said!r}, asked about {out_task_id!r})"
+    their = answer.data.get("task_id")
+    if task_id is not None and their is not None and their != task_id:
+        return f"an answer about another task (task_id {str(their)[:80]!r}, expected {task_id!r})"
+    return ""
 
 
 def _message_of(response: httpx.Response) -> str:

@@ -42,6 +42,13 @@ from runner.spend import Budget, Estimate, Ticket, estimate, known_prices, numbe
 DEFAULT_TASK_TIMEOUT = 30 * 60.0
 POLL_CAP = 30.0
 MAX_SUBMIT_ROUNDS = 3  # submits of one id in one run, each only after the service denied knowing it
+# An acknowledged (paid) task is `lost` only after this many denials (404) spread over at least
+# RunOptions.lost_after seconds: a single "not found" may be a replication delay.
+LOST_DENIALS = 3
+LOST_AFTER = 60.0
+# Statuses of records that --retry-failed asks the service about again before resubmitting:
+# the service may know them after all (a 404 or a refusal that was not the whole truth).
+RECHECK_STATES = frozenset({"lost", "rejected"})
 
 
 @dataclass
@@ -59,6 +66,7 @@ class RunOptions:
     # Called with what the run would send, before anything is; False stops the run unsent.
     confirm: Callable[[Estimate], bool] | None = None
     task_timeout: float = DEFAULT_TASK_TIMEOUT  # seconds from submission to a terminal status
+    lost_after: float = LOST_AFTER  # the denials that make a task `lost` span at least this
     max_image_mb: float = DEFAULT_MAX_IMAGE_MB
     download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
 
@@ -195,6 +203,11 @@ class Runner:
     def _finish(self) -> None:
         s = self.summary
         s.requests = self.client.requests
+        if self.client.wrong_answers:
+            self._warn(
+                f"{self.client.wrong_answers} answers were about another task than the one asked "
+                "about; none was recorded, each was asked again"
+            )
         s.downloads = self.downloader.count
         s.completed = s.failed = s.running = s.unconfirmed = s.not_submitted = 0
         s.timed_out = s.missing_images = 0
@@ -251,10 +264,27 @@ class Runner:
         record = self.ledger.get(task.out_task_id)
         if record is not None and record["status"] == SUBMITTING:
             return await self._resolve(record, task)
+        recheck = record is not None and record["status"] in RECHECK_STATES
+        if recheck and record is not None and self._needs_submit(task) and self.opts.submit:
+            found = await self._recheck(record)
+            if found is not None:
+                return found if found["status"] not in RECHECK_STATES else None  # None: unresolved
         if self._needs_submit(task) and self.opts.submit:
             attempt = int(record.get("attempt", 1)) + 1 if record else 1
             return await self._submit(task, attempt)
         return record
+
+    async def _recheck(self, record: Record) -> Record | None:
+        """Before paying again for a `lost` or `rejected` task, ask whether the service knows it
+        after all: adopted if it does; None (resubmit) only if it says it does not."""
+        found = await self.client.query(record["submit_id"], record.get("task_id"))
+        if found.kind is Kind.OK and found.data is not None:
+            self.summary.adopted += 1
+            return self._accept({**record, "error": None}, found.data)
+        if found.kind is Kind.NOT_FOUND:
+            return None
+        self._unresolved(record, found.message, unreachable=found.unreachable)
+        return record  # unresolved: not resubmitted in this run
 
     async def _submit(self, task: Task, attempt: int) -> Record | None:
         record = _new_record(task, attempt)
@@ -365,29 +395,45 @@ class Runner:
         deadline = _submitted_at(record) + self.opts.task_timeout
         was = record["status"]
         asked = False
+        denials: list[float] = []  # when the service said it does not know the task
         while record["status"] != COMPLETED and record["status"] not in FAILED_STATES:
             if asked and time.time() >= deadline:
                 # Still paid and maybe still running: never resubmitted; the next run asks first.
                 record = {**record, "status": TIMED_OUT, "error": _timeout_message(self.opts.task_timeout)}
                 self.ledger.put(record)
                 break
-            if not self.opts.poll_once:
+            if denials and not self.opts.poll_once:
+                # Back off over the whole lost_after span: waits of 1/3 then 2/3 of it.
+                wait = self.opts.lost_after * 2 ** (len(denials) - 1) / (2 ** (LOST_DENIALS - 1) - 1)
+                await asyncio.sleep(max(0.0, min(wait, deadline - time.time())))
+            elif not self.opts.poll_once:
                 wait = interval * (0.8 + 0.4 * self.rng.random())
                 await asyncio.sleep(max(0.0, min(wait, deadline - time.time())) if asked else wait)
                 interval = min(POLL_CAP, interval * 1.5)
-            answer = await self.client.query(record["submit_id"])
+            answer = await self.client.query(record["submit_id"], record.get("task_id"))
             asked = True
             if answer.kind is Kind.OK and answer.data is not None:
+                denials.clear()
                 record = _merge_answer(record, answer.data)
                 self.budget.used(record["submit_id"], answer.data.get("credits_used"), record["params"])
                 self.ledger.put(record)
             elif answer.kind is Kind.NOT_FOUND:
-                record = {
-                    **record,
-                    "status": "lost",
-                    "error": "the service no longer knows this task; --retry-failed resubmits it",
-                }
-                self.ledger.put(record)
+                denials.append(time.monotonic())
+                if self.opts.poll_once:
+                    self._unresolved(
+                        record,
+                        "the service said it does not know this task; 'imgbatch run' asks again "
+                        f"{LOST_DENIALS} times over {self.opts.lost_after:g} s before calling it lost",
+                    )
+                    return record
+                if len(denials) >= LOST_DENIALS and denials[-1] - denials[0] >= self.opts.lost_after:
+                    record = {
+                        **record,
+                        "status": "lost",
+                        "error": f"the service denied knowing this task {len(denials)} times over "
+                        f"{denials[-1] - denials[0]:.0f} s; --retry-failed asks again, then resubmits it",
+                    }
+                    self.ledger.put(record)
             else:
                 self._unresolved(record, answer.message, unreachable=answer.unreachable)
                 return record
@@ -426,7 +472,7 @@ class Runner:
 
     async def _refresh(self, record: Record) -> Record | None:
         """Ask the service for the task again: a completed answer carries fresh output URLs."""
-        answer = await self.client.query(record["submit_id"])
+        answer = await self.client.query(record["submit_id"], record.get("task_id"))
         if answer.kind is not Kind.OK or answer.data is None or answer.data.get("status") != COMPLETED:
             return None
         return _merge_answer({**record, "outputs": []}, answer.data)

@@ -60,6 +60,7 @@ class Faults:
     price_format: str = "number"  # "number", "string" ("1000") or "missing"
     used_factor: float = 1.0  # credits_used = price x this, on completion
     query_404_share: float = 0.0  # queries of a known task answered 404 all the same
+    query_404_times: int = 0  # the first N queries of each task answered 404 (replication lag)
     wrong_task_share: float = 0.0  # queries answered with another task's data
     echo_headers: bool = False  # every message carries the request's headers (a leaky gateway)
 
@@ -122,6 +123,7 @@ class Sandbox:
         self.tasks: dict[str, _Task] = {}  # by out_task_id
         self.by_task_id: dict[str, _Task] = {}
         self.submits: Counter[str] = Counter()  # submit requests naming each out_task_id
+        self.denied: Counter[str] = Counter()  # queries answered 404 by query_404_times
         self.requests: Counter[str] = Counter()
         self._recent: deque[float] = deque()
         self.throttled = 0  # requests answered 429
@@ -300,6 +302,9 @@ class Sandbox:
         else:
             raise BadRequest("give task_id or out_task_id")
         if task is None or self._roll(self.faults.query_404_share):
+            return _envelope(404, "task not found")
+        if self.denied[task.out_task_id] < self.faults.query_404_times:
+            self.denied[task.out_task_id] += 1
             return _envelope(404, "task not found")
         if self._roll(self.faults.wrong_task_share):
             return _json(200, {"statusCode": 200, "message": "", "data": self._other(task, base_url)})
