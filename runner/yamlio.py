@@ -372,12 +372,7 @@ class _Builder:
         # `!!bool yes` as false and `!!null foo` as null).
         if tag == _STR:
             return text
-        implicit = (
-            self.resolver.resolve(ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-            if not node.style
-            else _STR
-        )
-        if tag != implicit:
+        if self.written_tag(node):
             self.tag_problem(node, path)
             return text
         if tag == _NULL:
@@ -393,6 +388,14 @@ class _Builder:
             self.problem(node, path, f"{text!r} is not a finite number", "quote it if it is text")
             return text
         return number
+
+    def written_tag(self, node: ScalarNode) -> bool:
+        """Whether a non-string scalar's tag was written in the file: it differs from what the
+        plain text resolves to (the node itself does not say)."""
+        if node.style:  # quoted or block text resolves to a string
+            return True
+        implicit = self.resolver.resolve(ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+        return bool(node.tag != implicit)
 
     def mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
         explicit: dict[str, Any] = {}
@@ -473,7 +476,10 @@ class _Builder:
         if not isinstance(knode, ScalarNode):
             self.problem(knode, path, "a key must be a plain value, not a list or mapping")
             return None
-        if knode.tag == _NULL and not knode.style:
+        if knode.tag != _STR and self.written_tag(knode):
+            self.tag_problem(knode, path)
+            return None
+        if knode.tag == _NULL:
             self.problem(knode, path, "empty key", "write the key name before ':'")
             return None
         # JSON keys are strings: take the key exactly as typed (`2024:` is the key "2024").

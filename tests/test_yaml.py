@@ -256,3 +256,8 @@ def test_an_over_long_prompt_says_how_long(write: Callable[..., Path]) -> None:
         write(f"version: 1\nname: t\nsizes: ['1:1']\nprompts: [{{id: a, prompt: {'x' * 32_005}}}]\n")
     )
     assert "$.prompts[0].prompt: the prompt is 32,005 characters; at most 32,000" in msg
+
+
+def test_a_tagged_key_is_refused_too(write: Callable[..., Path]) -> None:
+    msg = only_error(write(CAT + "!!null description: x\n"))
+    assert ":7:1: error: $: the tag !!null is not supported" in msg
