@@ -50,13 +50,11 @@ def collect_paths(paths: Iterable[str]) -> Found:
     seen: set[tuple[int, int]] = set()
 
     def add(full: str) -> None:
-        try:
-            st = os.stat(full)
-        except OSError:
+        key = _identity(full)
+        if key is None:
             found.append((full, full))  # loading it reports what is wrong
-            return
-        if (st.st_dev, st.st_ino) not in seen:
-            seen.add((st.st_dev, st.st_ino))
+        elif key not in seen:
+            seen.add(key)
             found.append((full, full))
 
     for given in paths:
@@ -76,6 +74,7 @@ def collect_paths(paths: Iterable[str]) -> Found:
             add(given)
         else:
             raise InputError(f"{given}: no such file or folder", hint="check the path")
+    found.skipped = [f for f in found.skipped if _identity(f) not in seen]  # named as well
     if not found:
         skipped = f" ({len(found.skipped)} other YAML files skipped)" if found.skipped else ""
         raise InputError(
@@ -84,6 +83,14 @@ def collect_paths(paths: Iterable[str]) -> Found:
             "has a line 'version: 1' or 'prompts:'",
         )
     return found
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _sniff(path: str) -> bool:

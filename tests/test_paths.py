@@ -79,9 +79,12 @@ def test_what_looks_like_a_manifest(text: str, is_manifest: bool) -> None:
 
 
 def test_a_named_file_is_always_read_as_a_manifest(write: Callable[..., Path]) -> None:
-    result = run_cli("validate", str(write(COMPOSE, "docker-compose.yml")))
+    compose = write(COMPOSE, "docker-compose.yml")
+    result = run_cli("validate", str(compose))
     assert result.exit_code == 1
     assert "unknown key 'services'" in result.stdout
+    both = run_cli("validate", str(compose.parent), str(compose))  # in a folder, and named
+    assert "unknown key 'services'" in both.stdout and "skipped" not in both.stderr
 
 
 def test_a_folder_without_manifests_says_so(write: Callable[..., Path]) -> None:
