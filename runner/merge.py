@@ -93,6 +93,13 @@ def merge(ledgers: Sequence[tuple[str, dict[str, Record]]], base: dict[str, Reco
         if conflict:
             result.conflicts.append(conflict)
         result.records[key] = max((r for _, r in present), key=advancement)
+    # A ledger belongs to one service (runs refuse a ledger stamped with another endpoint):
+    # records of two services cannot be merged into one.
+    endpoints = sorted({str(r["endpoint"]) for r in result.records.values() if r.get("endpoint")})
+    if len(endpoints) > 1:
+        result.conflicts.append(
+            f"records of different services ({', '.join(endpoints)}): keep one ledger per service"
+        )
     return result
 
 

@@ -1,6 +1,7 @@
 """Is a completed record's image really here? A file counts only if it exists at the path the
-ledger records (relative to the ledger's folder) and has the recorded sha256: a fresh clone
-without images, or a file edited since, is not `done`."""
+ledger records (relative to the ledger's folder) and has the recorded sha256 (the check
+`status` uses, runner/download.py): a fresh clone without images, or a file edited since,
+is not `done`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from runner.download import file_verified
 from runner.ledger import COMPLETED, Record
 
 
@@ -27,20 +29,12 @@ def output_path(output: dict[str, Any], ledger_dir: Path) -> Path | None:
     return path if path.is_absolute() else ledger_dir / path
 
 
-def output_verified(output: dict[str, Any], ledger_dir: Path) -> bool:
-    path = output_path(output, ledger_dir)
-    expected = output.get("sha256")
-    if path is None or not isinstance(expected, str) or not path.is_file():
-        return False
-    try:
-        return sha256_of(path) == expected
-    except OSError:
-        return False
-
-
 def images_verified(record: Record, ledger_dir: Path) -> bool:
     """A completed record with at least one output, every output on disk as recorded."""
     outputs = record.get("outputs")
     if record.get("status") != COMPLETED or not isinstance(outputs, list) or not outputs:
         return False
-    return all(isinstance(o, dict) and output_verified(o, ledger_dir) for o in outputs)
+    try:
+        return all(isinstance(o, dict) and file_verified(o, ledger_dir) for o in outputs)
+    except OSError:
+        return False  # unreadable: not the image the ledger records

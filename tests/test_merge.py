@@ -94,6 +94,16 @@ def test_one_id_completed_with_different_images_is_a_conflict(tmp_path: Path) ->
     assert len((tmp_path / "o").read_text().splitlines()) == 2  # written, one side's record kept
 
 
+def test_ledgers_of_different_services_do_not_merge_silently(tmp_path: Path) -> None:
+    a = write(tmp_path / "a", rec("m.a", endpoint="https://aireiter.com:443"))
+    b = write(tmp_path / "b", rec("m.b", endpoint="sandbox"))
+    c = write(tmp_path / "c", rec("m.c", endpoint="https://aireiter.com:443"))
+    code, err = merge("-o", tmp_path / "o", a, b)
+    assert code == 1 and "records of different services (https://aireiter.com:443, sandbox)" in err
+    assert merge("-o", tmp_path / "o", a, c)[0] == 0
+    assert (tmp_path / "o").read_text().count('"endpoint": "https://aireiter.com:443"') == 2
+
+
 def test_bad_input_is_exit_2(tmp_path: Path) -> None:
     code, err = merge("-o", tmp_path / "o", tmp_path / "missing.jsonl")
     assert code == 2 and "no such ledger file" in err
@@ -168,4 +178,3 @@ def test_as_git_merge_driver_a_real_conflict_stops_the_merge(tmp_path: Path) -> 
     assert result.returncode != 0
     assert "CONFLICT" in result.stdout and "imgbatch.ledger.jsonl" in result.stdout
     assert "<<<<<<<" not in ledger.read_text()  # the driver wrote a ledger, not markers
-
