@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner import ledgerplan, report
+from runner import report
 from runner.commands._common import echo_lines, load_plan
 from runner.errors import EXIT_FAILURE, EXIT_OK
 from runner.ledger import Ledger
@@ -34,6 +34,10 @@ def plan(
         else:
             echo_lines(report.plan_table(tasks, checked))
         return EXIT_OK
+    # Checking images by sha256 needs the download module (httpx, Pillow): only with --ledger,
+    # so a plain plan starts as light as validate.
+    from runner import ledgerplan
+
     ledger = Ledger.open(ledger_path, write=False)
     lp = ledgerplan.plan_against(
         tasks, ledger.records, ledger_path, ledger.path.parent, retry_failed=retry_failed, shard=shard
