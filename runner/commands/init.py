@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from runner.atomic import create_file
 from runner.errors import EXIT_OK, InputError
 from runner.ledger import SANDBOX_LEDGER, SANDBOX_OUT
 from runner.schema import schema_text
@@ -95,23 +96,15 @@ def _name_from(folder: Path) -> str:
 def _write_new(folder: Path, rel: Path, text: str) -> str:
     """Write `text` to a new file, atomically; an existing file is never replaced."""
     path = folder / rel
+    skipped = f"skipped {rel.as_posix()} (it exists; left as it is)"
     if path.exists() or path.is_symlink():
-        return f"skipped {rel.as_posix()} (it exists; left as it is)"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        return skipped
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        # link() fails if the name appeared meanwhile: even then nothing is overwritten.
-        os.link(tmp, path)
-    except FileExistsError:
-        return f"skipped {rel.as_posix()} (it exists; left as it is)"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not create_file(path, text):
+            return skipped
     except OSError as e:
         raise InputError(f"{path}: cannot write: {e.strerror}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
     return f"wrote {rel.as_posix()}"
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from runner.atomic import replace_file
 from runner.errors import EXIT_OK, InputError
-from runner.ledger import atomic_write
 from runner.schema import schema_text
 
 
@@ -21,7 +21,7 @@ def schema(output: Path | None = None) -> int:
         )
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(output, schema_text())
+        replace_file(output, schema_text())
     except OSError as e:
         raise InputError(f"{output}: cannot write: {e.strerror}") from None
     click.echo(f"imgbatch: wrote {output}", err=True)
