@@ -129,10 +129,11 @@ def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
     ]
     if s.held_back or s.refusal:
         lines.append(f"imgbatch: stopped submitting: {s.refusal} ({plural(s.held_back, 'task')} held back)")
-    for e in s.errors[:20]:
-        lines.append(f"imgbatch: error: {e}")
-    if len(s.errors) > 20:
-        lines.append(f"imgbatch: ... and {len(s.errors) - 20} more errors")
+    # One line per task that is not done, saying what to do (the run's errors are in them).
+    for line in s.todo[:50]:
+        lines.append(f"imgbatch: not done: {line}")
+    if len(s.todo) > 50:
+        lines.append(f"imgbatch: ... and {len(s.todo) - 50} more not done ('imgbatch status' counts them)")
     if s.unresolved:
         lines.append(
             f"imgbatch: {s.unresolved} tasks could not be confirmed"

@@ -98,6 +98,7 @@ class Summary:
     requests: int = 0
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    todo: list[str] = field(default_factory=list)  # one line per planned task not done: what to do
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -228,6 +229,21 @@ class Runner:
                 s.timed_out += 1
             else:
                 s.running += 1
+        s.todo = self._todo()
+
+    def _todo(self) -> list[str]:
+        """For each planned task that is not completed with its images: what to do about it."""
+        said = {}
+        for line in self.summary.errors:
+            task_id, _, message = line.partition(": ")
+            said[task_id] = message
+        lines = []
+        for task in self.tasks:
+            record = self.ledger.get(task.out_task_id)
+            advice = _advice(record, said.get(task.out_task_id), self._downloaded(record), self.opts.wait)
+            if advice:
+                lines.append(f"{task.out_task_id}: {advice}")
+        return lines
 
     async def _compact_periodically(self) -> None:
         while True:
@@ -538,6 +554,28 @@ def _merge_answer(record: Record, data: dict[str, Any]) -> Record:
             if isinstance(o, dict)
         ]
     return merged
+
+
+def _advice(record: Record | None, said: str | None, downloaded: bool, waited: bool) -> str:
+    status = record["status"] if record else None
+    error = (record or {}).get("error")
+    if status is None:
+        return f"not submitted ({said})" if said else "not submitted; rerun to submit it"
+    if status == COMPLETED:
+        if downloaded:
+            return ""
+        return error or said or "its image is not on disk; rerun to download it (it is paid)"
+    if status in FAILED_STATES:
+        return f"{status}: {error or said or 'no reason given'}; --retry-failed submits it again (paid again)"
+    if status == SUBMITTING:
+        prefix = f"{said}; " if said else ""
+        return f"{prefix}outcome unknown: rerun, it asks the service before submitting"
+    if status == TIMED_OUT:
+        return str(error)
+    if not waited:
+        return ""  # --no-wait: running is what was asked for
+    prefix = f"{said}; " if said else ""
+    return f"{prefix}still {status}: rerun (or 'imgbatch status --refresh') to pick it up"
 
 
 def _submitted_at(record: Record) -> float:

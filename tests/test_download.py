@@ -144,6 +144,7 @@ def test_what_is_not_a_whole_image_is_refused_naming_only_the_host(
         assert expect in line and host in line and "sig=" not in line and "/files/" not in line
     assert c.files() == []  # nothing kept, no temp file left
     assert all(r["outputs"][0]["path"] is None for r in c.w.records())
+    assert len(summary["todo"]) == 2 and all("the task is paid: rerun" in t for t in summary["todo"])
     code, report = c.w.status()
     assert code == 1 and report["manifests"][0]["images"] == 0
 
@@ -206,12 +207,16 @@ def test_an_image_host_that_is_down_exits_5_with_a_line_per_task(cdn: Callable[.
     assert all("cannot download from 127.0.0.2:9" in e and "rerun" in e for e in summary["errors"])
 
 
-def test_terminal_and_unknown_statuses(world: Callable[..., World]) -> None:
-    w = world(manifest=ONE, faults=Faults(fail_share=1.0, end_status="canceled"))
+@pytest.mark.parametrize("end", ["canceled", "cancelled", "error", "expired", "timeout"])
+def test_statuses_the_service_ends_a_task_with_are_terminal_failures(
+    world: Callable[..., World], end: str
+) -> None:
+    w = world(manifest=ONE, faults=Faults(fail_share=1.0, end_status=end))
     with loopback(w.sandbox) as url:
-        code, summary = w.run(url)
+        code, summary = w.run(url, task_timeout=30)
         assert code == 1 and summary["failed"] == 2
-        assert {r["status"] for r in w.records()} == {"canceled"}
+        assert {r["status"] for r in w.records()} == {end}
+        assert all(f"{end}: content policy" in t and "--retry-failed" in t for t in summary["todo"])
 
 
 def test_a_task_that_never_ends_times_out_and_the_next_run_asks_again(world: Callable[..., World]) -> None:
@@ -222,6 +227,7 @@ def test_a_task_that_never_ends_times_out_and_the_next_run_asks_again(world: Cal
         assert time.monotonic() - started < 5
         assert code == 5 and summary["timed_out"] == 2
         assert all(r["status"] == "timed_out" and "--task-timeout" in r["error"] for r in w.records())
+        assert len(summary["todo"]) == 2 and all("a later run asks" in t for t in summary["todo"])
         queries = w.sandbox.requests["/api/openapi/query"]
         assert queries >= 4  # the unknown status kept being polled
         for task in w.sandbox.tasks.values():
@@ -229,3 +235,32 @@ def test_a_task_that_never_ends_times_out_and_the_next_run_asks_again(world: Cal
         code, summary = w.run(url, task_timeout=0.6)
         assert code == 0 and summary["completed"] == 2 and summary["submitted"] == 0
         assert w.sandbox.submitted_twice() == []
+
+
+def test_a_redirect_to_another_host_carries_no_credentials_either(tmp_path: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    from runner.download import Downloader
+    from runner.sandbox.images import png
+
+    seen: list[httpx.Request] = []
+
+    def cdn(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "cdn.test":
+            return httpx.Response(302, headers={"location": "https://edge.test/img.png"})
+        return httpx.Response(200, content=png(1024, 1024, "x"), headers={"content-type": "image/png"})
+
+    async def go() -> object:
+        d = Downloader(tmp_path, tmp_path, transport=httpx.MockTransport(cdn))
+        try:
+            return await d.fetch("https://cdn.test/a.png?sig=s3cr3t", "t")
+        finally:
+            await d.aclose()
+
+    result = asyncio.run(go())
+    assert getattr(result, "width", None) == 1024
+    assert [r.url.host for r in seen] == ["cdn.test", "edge.test"]
+    assert all("authorization" not in r.headers and "cookie" not in r.headers for r in seen)
