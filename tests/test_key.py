@@ -142,3 +142,18 @@ def test_a_symlinked_ledger_shares_its_targets_lock(world: Callable[..., World])
     assert w.run()[0] == 0
     assert w.ledger.is_symlink() and os.path.realpath(w.ledger) == str(real)  # the link survives
     assert len(real.read_text(encoding="utf-8").splitlines()) == 6
+
+
+def test_the_key_never_reaches_the_image_host_even_from_an_echoing_server(
+    world: Callable[..., World], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Images on a second loopback address (a CDN); the API echoes the request's headers.
+    w = world(faults=Faults(echo_headers=True, fail_share=0.3), seed=2)
+    with loopback(w.sandbox, image_host="127.0.0.2") as url:
+        code, summary = w.run(url)
+    assert code == 1 and summary["completed"] >= 1  # some images were fetched from the host
+    seen = w.sandbox.image_host.headers_seen
+    assert seen and w.sandbox.stats()["image_requests_with_authorization"] == 0
+    assert all(KEY not in json.dumps(h) for h in seen)
+    assert all(h["host"].startswith("127.0.0.2:") for h in seen)
+    assert KEY not in json.dumps(summary) + capsys.readouterr().err + everything_written(w)

@@ -144,6 +144,8 @@ class Sandbox:
             "tasks": len(self.tasks),
             "submits": dict(self.submits),
             "submitted_twice": self.submitted_twice(),
+            # What the accepted tasks cost, as priced (text prices left out): what a cap must bound.
+            "credits_accepted": sum(t.credits for t in self.tasks.values() if isinstance(t.credits, int)),
             "requests": dict(self.requests),
             "throttled": self.throttled,
             **self.image_host.stats(),
