@@ -208,7 +208,7 @@ def really_lost(tmp: Path) -> Result:
     ok = p.returncode == 1 and took >= 60 and again.returncode == 0 and statuses == {"completed"}
     return dict(case="the service forgot 5 paid tasks (restarted)", exit=p.returncode, credits=None, cap=None,
                 tasks=s["tasks"], most_submits=most_submits(s), key=c.key_found(s),
-                said=f"lost after {q} denials in {took:.0f} s; --retry-failed resubmitted as -r2",
+                said=f"lost after {q} denials (5 tasks) over {took:.0f} s; --retry-failed resubmitted -r2",
                 ok=ok)  # fmt: skip
 
 
