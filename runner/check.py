@@ -91,7 +91,10 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Diagnostic]:
         )
         return
     if kind == "not" and custom:
-        yield doc.diagnostic(path, custom, key=True)
+        if path and isinstance(path[-1], int):  # a list item of no allowed kind
+            yield doc.diagnostic(path, f"{_show(instance)} is not valid here", custom)
+        else:  # a key that must not be there
+            yield doc.diagnostic(path, custom, key=True)
         return
     if kind == "const":
         yield doc.diagnostic(
