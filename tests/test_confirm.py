@@ -1,4 +1,5 @@
-"""On a real terminal, `run` asks before it spends; --yes and a missing terminal do not ask."""
+"""On a real terminal, `run` asks before it spends; --yes, the embedded sandbox (it spends
+nothing) and a missing terminal do not ask."""
 
 from __future__ import annotations
 
@@ -7,12 +8,16 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.helpers import ROOT
+from tests.sandbox_util import sandbox_process
 
+KEY = "sk-tty-test-1234"
 MANIFEST = """\
 version: 1
 name: tty
@@ -21,59 +26,65 @@ prompts:
   - {id: a, prompt: a cup}
   - {id: b, prompt: a jug}
 """
+pytestmark = pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
 
 
-def in_a_terminal(folder: Path, answer: bytes | None, *extra: str) -> tuple[int, str]:
-    """Run `imgbatch run --sandbox` with a pseudo-terminal as stdin, stdout and stderr."""
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    with sandbox_process("--token", KEY, "--task-seconds", "0") as url:
+        yield url
+
+
+def in_a_terminal(folder: Path, answer: bytes | None, *args: str) -> tuple[int, str]:
+    """Run `imgbatch run ARGS m.yaml` with a pseudo-terminal as stdin, stdout and stderr."""
     leader, follower = os.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runner", "run", "--sandbox", "--sandbox-task-seconds", "0",
-         "--poll-interval", "0", *extra, "m.yaml"],
+        [sys.executable, "-m", "runner", "run", "--poll-interval", "0", *args, "m.yaml"],
         stdin=follower, stdout=follower, stderr=follower, cwd=folder,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "dumb"},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "TERM": "dumb", "AIREITER_API_KEY": KEY},
     )  # fmt: skip
     os.close(follower)
     seen = b""
     deadline = time.monotonic() + 60
     answered = answer is None
-    while proc.poll() is None and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         ready, _, _ = select.select([leader], [], [], 0.1)
         if ready:
             try:
-                seen += os.read(leader, 4096)
-            except OSError:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
                 break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
         if not answered and b"go ahead? [y/N]" in seen:
             os.write(leader, answer or b"")
             answered = True
     code = proc.wait(timeout=60)
-    with_rest = seen
-    try:
-        while select.select([leader], [], [], 0.1)[0]:
-            with_rest += os.read(leader, 4096)
-    except OSError:
-        pass
     os.close(leader)
-    return code, with_rest.decode(errors="replace")
+    return code, seen.decode(errors="replace")
 
 
-@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
-def test_a_terminal_is_asked_and_no_sends_nothing(tmp_path: Path) -> None:
+def test_a_terminal_is_asked_and_no_sends_nothing(tmp_path: Path, server: str) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
-    code, text = in_a_terminal(tmp_path, b"n\n")
+    code, text = in_a_terminal(tmp_path, b"n\n", "--base-url", server)
     assert code == 4, text
     assert "this run will submit 2 tasks, about 200 credits:" in text
     assert "not confirmed; nothing was sent" in text
-    ledger = tmp_path / "imgbatch.sandbox.ledger.jsonl"
+    assert httpx.get(f"{server}/sandbox/stats").json()["tasks"] == 0
+    ledger = tmp_path / "imgbatch.ledger.jsonl"
     assert not ledger.exists() or ledger.read_text(encoding="utf-8") == ""
-    code, text = in_a_terminal(tmp_path, b"y\n")
+    code, text = in_a_terminal(tmp_path, b"y\n", "--base-url", server)
     assert code == 0, text
     assert len(ledger.read_text(encoding="utf-8").splitlines()) == 2
 
 
-@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
-def test_yes_skips_the_question_on_a_terminal(tmp_path: Path) -> None:
-    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
-    code, text = in_a_terminal(tmp_path, None, "--yes")
+@pytest.mark.parametrize("how", ["--yes", "--sandbox"])
+def test_yes_or_the_embedded_sandbox_do_not_ask_on_a_terminal(tmp_path: Path, server: str, how: str) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST.replace("name: tty", f"name: tty{how[1:]}"), encoding="utf-8")
+    args = ["--yes", "--base-url", server] if how == "--yes" else [how]
+    code, text = in_a_terminal(tmp_path, None, *args)
     assert code == 0, text
     assert "this run will submit 2 tasks" in text and "go ahead" not in text

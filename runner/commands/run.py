@@ -42,7 +42,9 @@ def run(
         tasks = [t for t in tasks if shard.contains(t.out_task_id)]
     if interactive is None:
         interactive = sys.stdin.isatty() and sys.stderr.isatty()
-    options.confirm = functools.partial(state_and_confirm, options=options, ask=interactive and not yes)
+    # The embedded sandbox spends nothing: it states what it will send but does not ask.
+    ask = interactive and not yes and not conn.sandbox
+    options.confirm = functools.partial(state_and_confirm, options=options, ask=ask)
     client = make_client(conn, transport)
     summary = drive(tasks, client, ledger_path, options)
     _report_run(summary, ledger_path, options, fmt)
