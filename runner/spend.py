@@ -150,6 +150,7 @@ class Budget:
         # Reserving only as many as can be sent at once keeps "asked just before sending"
         # true: a task waiting for a connection has not reserved at a price that may be stale.
         self.max_in_flight = max(1, max_in_flight)
+        self._slots = asyncio.Semaphore(self.max_in_flight)
         self.max_credits = max_credits
         self.classes: defaultdict[str, _Class] = defaultdict(_Class)
         for cls, price in (prices or {}).items():
@@ -172,17 +173,27 @@ class Budget:
 
     async def reserve(self, submit_id: str, params: Mapping[str, Any]) -> Ticket | None:
         """Wait until the task may be sent; None when a limit or a stop forbids it."""
-        cls = size_class(params)
+        if self.stopped:
+            return None
+        # A slot first (FIFO, one waiter woken per freed slot): only slot holders wait on the
+        # condition below, so a settle wakes at most max_in_flight of them, not the whole batch.
+        await self._slots.acquire()
+        try:
+            ticket = await self._reserve(submit_id, size_class(params))
+        except BaseException:
+            self._slots.release()
+            raise
+        if ticket is None:
+            self._slots.release()
+        return ticket
+
+    async def _reserve(self, submit_id: str, cls: str) -> Ticket | None:
         async with self._changed:
             while True:
                 if self.stopped:
                     return None
                 state = self.classes[cls]
-                if (
-                    self.in_flight >= self.max_in_flight
-                    or (not self.key_proven and self.in_flight)
-                    or (not state.proven and state.in_flight)
-                ):
+                if (not self.key_proven and self.in_flight) or (not state.proven and state.in_flight):
                     await self._changed.wait()  # an unproven price or key: one at a time
                     continue
                 price = self._price(cls)
@@ -205,6 +216,7 @@ class Budget:
         self.open.pop(ticket.submit_id, None)
         self.in_flight -= 1
         self.classes[ticket.cls].in_flight -= 1
+        self._slots.release()
         self._changed.notify_all()
 
     async def accepted(self, ticket: Ticket, estimated: Any) -> str:
