@@ -48,15 +48,29 @@ def _images(record: Record) -> list[Any]:
     return [o.get("sha256") for o in outputs if isinstance(o, dict)]
 
 
-def advancement(record: Record) -> tuple[int, int, int, int, str]:
+def advancement(record: Record) -> tuple[int, int, int, int]:
     attempt = record.get("attempt")
     return (
         attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 1,
         status_rank(record.get("status")),
         sum(1 for sha in _images(record) if sha),
         sum(1 for v in record.values() if v is not None),
-        serialize(record),  # the last tie-break: two different records never compare equal
     )
+
+
+def winner(records: Sequence[Record]) -> Record:
+    """The most advanced record; two different records equally advanced are told apart by
+    their serialized text, so the choice never depends on the order of the inputs."""
+    distinct: list[Record] = []
+    for r in records:
+        if not any(r == d for d in distinct):  # shards mostly repeat the base's records
+            distinct.append(r)
+    if len(distinct) == 1:
+        return distinct[0]
+    ranks = [advancement(r) for r in distinct]
+    top = max(ranks)
+    tied = [r for r, rank in zip(distinct, ranks, strict=True) if rank == top]
+    return tied[0] if len(tied) == 1 else max(tied, key=serialize)
 
 
 def _conflict(out_task_id: str, candidates: Sequence[tuple[str, Record]]) -> str | None:
@@ -92,7 +106,7 @@ def merge(ledgers: Sequence[tuple[str, dict[str, Record]]], base: dict[str, Reco
         conflict = _conflict(key, present)
         if conflict:
             result.conflicts.append(conflict)
-        result.records[key] = max((r for _, r in present), key=advancement)
+        result.records[key] = winner([r for _, r in present])
     # A ledger belongs to one service (runs refuse a ledger stamped with another endpoint):
     # records of two services cannot be merged into one.
     endpoints = sorted({str(r["endpoint"]) for r in result.records.values() if r.get("endpoint")})

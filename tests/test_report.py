@@ -102,8 +102,10 @@ def test_since_shows_old_and_new_images_side_by_side(project: Project) -> None:
     assert "<del>a mug on a table</del>" in html and "<ins>a red mug on a table</ins>" in html
     pairs = html[html.index("Changed since") : html.index("<h2>sheet</h2>")]
     for key in old_mugs:
-        assert f'id="{key}"' in pairs  # the old image, from the ledger's history
+        assert f'data-task="{key}"' in pairs  # the old image, from the ledger's history
     assert pairs.count("<img src=") == 6
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert len(ids) == len(set(ids)) == 9  # one per card of the grid, none twice
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +177,24 @@ def test_the_wheel_ships_the_template() -> None:
 
     template = files("runner") / "templates" / "report.html.j2"
     assert template.is_file() and "{{ sheet.title }}" in template.read_text(encoding="utf-8")
+
+
+def test_many_new_thumbnails_are_made_in_worker_processes(tmp_path: Path) -> None:
+    from runner.htmlreport import Thumbnailer
+
+    images = []
+    for i in range(6):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (1600, 900), (40 * i, 90, 200)).save(path)
+        images.append(path)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"<html>not an image</html>")
+    thumbs = Thumbnailer(tmp_path / "report")
+    thumbs.PROCESSES_FROM = 2
+    thumbs.prepare([*images, broken])
+    for path in images:
+        picture = thumbs.picture(path)
+        assert picture is not None and (picture.width, picture.height) == (640, 360)
+        assert picture.delivered == "1600x900"
+    assert thumbs.picture(broken) is None  # the card will say the image is not readable
+    assert sorted(p.suffix for p in (tmp_path / "report" / "thumbs").iterdir()) == [".jpg"] * 6
