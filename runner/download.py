@@ -204,7 +204,7 @@ class Downloader:
         cap = self.opts.max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
-            return _too_large(host, int(declared), cap)
+            return _too_large(host, f"it declares {int(declared) / 2**20:,.0f} MB", cap)
         ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
         size = 0
         head = b""
@@ -213,7 +213,7 @@ class Downloader:
                 async for chunk in response.aiter_bytes(1 << 16):
                     size += len(chunk)
                     if size > cap:
-                        return _too_large(host, size, cap)
+                        return _too_large(host, "cut off while streaming, nothing kept", cap)
                     if len(head) < SNIFF:
                         head += chunk[: SNIFF - len(head)]
                         if len(head) >= 16 or size == len(head):
@@ -285,7 +285,7 @@ def _check_status(response: httpx.Response, host: str) -> Failure | None:
     if code == 200:
         return None
     if code in (401, 403, 404, 410):
-        return Failure(Verdict.STALE, f"{host} refused the image URL (HTTP {code}); it may have expired")
+        return Failure(Verdict.STALE, f"{host} refused the image URL (HTTP {code}: expired or withdrawn)")
     if code == 429 or code >= 500:
         return Failure(Verdict.UNREACHABLE, f"{host} answered HTTP {code}", retry=True)
     return Failure(Verdict.REFUSED, f"{host} answered HTTP {code} instead of the image")
@@ -325,11 +325,10 @@ def _verify(path: Path) -> tuple[int, int, str] | str:
         return " ".join(str(e).split())[:100] or type(e).__name__
 
 
-def _too_large(host: str, size: int, cap: int) -> Failure:
+def _too_large(host: str, how: str, cap: int) -> Failure:
     return Failure(
         Verdict.REFUSED,
-        f"the image from {host} is over {cap / 2**20:g} MB ({size / 2**20:,.0f} MB seen); "
-        "cut off (raise --max-image-mb if it is real)",
+        f"the image from {host} is larger than {cap / 2**20:g} MB ({how}; --max-image-mb raises the cap)",
     )
 
 

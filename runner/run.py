@@ -598,5 +598,5 @@ def _download_advice(failure: Failure) -> str:
     if failure.verdict is Verdict.UNREACHABLE:
         return f"{failure.message}; the task is paid: rerun the same command to download it"
     if failure.verdict is Verdict.STALE:
-        return f"{failure.message}, even with a fresh URL; the task is paid: rerun later to try again"
+        return f"{failure.message}, a fresh URL too; the task is paid: rerun later to try again"
     return f"{failure.message}; the task is paid: rerun to try again, or report it to the provider"

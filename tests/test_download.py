@@ -113,7 +113,7 @@ def test_an_expiring_url_fails_the_run_and_a_rerun_fetches_the_paid_image(cdn: C
     assert code == 1 and summary["completed"] == 0 and summary["download_refused"] == 2
     assert len(summary["errors"]) == 2
     for line in summary["errors"]:
-        assert "refused the image URL (HTTP 403)" in line and "even with a fresh URL" in line
+        assert "refused the image URL (HTTP 403: expired or withdrawn)" in line and "a fresh URL too" in line
         assert "rerun" in line and "sig=" not in line and "/files/" not in line
     assert c.files() == []
     c.image()  # URLs live for an hour again
@@ -165,7 +165,7 @@ def test_an_oversized_body_is_cut_off_while_streaming(cdn: Callable[..., Cdn]) -
     c.image(kinds=("oversized",), times=0, oversize_mb=40)
     code, summary = c.run(max_image_mb=2)
     assert code == 1 and summary["download_refused"] == 2
-    assert all("over 2 MB" in e and "--max-image-mb" in e for e in summary["errors"])
+    assert all("larger than 2 MB (cut off while streaming, nothing kept; --max-image-mb" in e for e in summary["errors"])
     assert c.files() == []
 
 
