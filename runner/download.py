@@ -126,7 +126,7 @@ class Downloader:
                 )
             failure = None
             for index, out in enumerate(outputs):
-                if has_file(out, self.base):
+                if file_verified(out, self.base):
                     continue
                 stem = record["out_task_id"] + (f"-{index}" if index else "")
                 result = await self.fetch(out.get("url"), stem)
@@ -261,11 +261,26 @@ def file_verified(output: dict[str, Any], base: Path) -> bool:
     if not has_file(output, base) or not isinstance(output.get("sha256"), str):
         return False
     path = Path(output["path"])
-    h = hashlib.sha256()
-    with open(path if path.is_absolute() else base / path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest() == str(output["sha256"])
+    try:
+        return _sha256_of(path if path.is_absolute() else base / path) == str(output["sha256"])
+    except OSError:
+        return False  # unreadable: not the image the ledger records
+
+
+# Digests by (path, inode, size, mtime): a run checks each file several times, hashing it once.
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def _sha256_of(path: Path) -> str:
+    st = path.stat()
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def _keep_files(old: list[dict[str, Any]], new: list[dict[str, Any]], base: Path) -> list[dict[str, Any]]:
@@ -273,7 +288,7 @@ def _keep_files(old: list[dict[str, Any]], new: list[dict[str, Any]], base: Path
     merged = []
     for index, out in enumerate(new):
         before = old[index] if index < len(old) else None
-        if before is not None and has_file(before, base):
+        if before is not None and file_verified(before, base):
             merged.append({**before, "url": out.get("url")})
         else:
             merged.append(dict(out))

@@ -29,7 +29,7 @@ from runner.download import (
     DownloadOptions,
     Failure,
     Verdict,
-    has_file,
+    file_verified,
     prepare_out_dir,
 )
 from runner.errors import GuardRefused
@@ -464,7 +464,8 @@ class Runner:
 
     def _downloaded(self, record: Record | None) -> bool:
         outputs = (record or {}).get("outputs") or []
-        return bool(outputs) and all(has_file(o, self.ledger.path.parent) for o in outputs)
+        base = self.ledger.path.parent
+        return bool(outputs) and all(isinstance(o, dict) and file_verified(o, base) for o in outputs)
 
     async def _download(self, record: Record) -> Record:
         record, failure = await self.downloader.complete(record, lambda: self._refresh(record))
@@ -589,9 +590,13 @@ def _submitted_at(record: Record) -> float:
 
 def _timeout_message(seconds: float) -> str:
     return (
-        f"not finished {seconds / 60:g} min after submission (--task-timeout); still paid: "
+        f"not finished {_duration(seconds)} after submission (--task-timeout); still paid: "
         "a later run asks the service about it again"
     )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def _download_advice(failure: Failure) -> str:
