@@ -17,7 +17,7 @@ MANIFEST_SUFFIXES = (".yaml", ".yml")
 # In a folder, a manifest is a YAML file with a line that starts with the key `prompts:` or
 # is `version: 1` (keys may be quoted). docker-compose's `version: "3.8"` is not.
 _MANIFEST_LINE = re.compile(
-    r"""^(?:["']?prompts["']?[ \t]*:|["']?version["']?[ \t]*:[ \t]*["']?1["']?[ \t]*(?:#.*)?$)""",
+    r"""^(?:["']?prompts["']?[ \t]*:|["']?version["']?[ \t]*:[ \t]*["']?1["']?[ \t\r]*(?:#.*)?$)""",
     re.MULTILINE,
 )
 

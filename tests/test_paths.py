@@ -68,6 +68,7 @@ def test_a_broken_manifest_in_a_folder_is_still_found(write: Callable[..., Path]
         (GOOD, True),
         ("\ufeffprompts:\n  - x\n", True),
         ("'version': 1 # ours\n", True),
+        ("name: x\r\nversion: 1\r\n", True),  # Windows line ends
         ('"prompts" : []\n', True),
         (COMPOSE, False),
         ("version: 1.0\nname: x\n", False),
