@@ -13,7 +13,9 @@ Rules (the README repeats them):
     that is higher) plus its price stay within --max-credits, and the tasks sent within
     --max-tasks. No more than --concurrency submits are reserved at once, and when an answer
     shows a higher price, the other submits of its class still in flight are counted at it
-    too. So the cap can be overshot only by what was in flight when a higher price appeared.
+    too. So the cap can be overshot only by what was already sent when the service showed a
+    higher cost: submits in flight when a higher price appeared, and tasks whose credits_used
+    comes out above their estimate.
   * An answer whose price is not a number (or is missing) stops all further submits.
 """
 
