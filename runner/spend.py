@@ -241,10 +241,12 @@ class Budget:
                 state.proven = not raised  # a raise: the class's next submit goes alone again
                 state.price = price if state.price is None else max(state.price, price)
                 if price > ticket.price:
-                    # Its siblings in flight were reserved at the same stale price: count them
-                    # at this one until they answer, so nothing more is sent on their account.
+                    # Its siblings in flight were reserved at the same stale price, and so were
+                    # the first submits of classes never priced (at the assumed price): count
+                    # them at this one until they answer, so nothing more is sent on their account.
                     for other in self.open.values():
-                        if other.cls == ticket.cls and other is not ticket:
+                        unpriced = self.classes[other.cls].price is None
+                        if other is not ticket and (other.cls == ticket.cls or unpriced):
                             self._count(other.submit_id, price)
             self._settle(ticket)
             return self.stopped

@@ -260,3 +260,21 @@ def test_plan_shows_the_credit_figure_run_states(world: Callable[..., World]) ->
     assert plan["summary"]["credits"] == est.total_credits == 2 * 100 + 2 * 400
     table = run_cli("plan", "--ledger", str(w.ledger), str(w.manifest))
     assert "4 to create (~1,000 credits at up to 400 a task)" in table.stdout
+
+
+def test_a_higher_price_recounts_the_probes_of_classes_never_priced() -> None:
+    async def go() -> None:
+        b = Budget(None, 1500, max_in_flight=8)
+        first = await b.reserve("k", {"prompt": "x", "resolution": "1K"})
+        assert first is not None
+        await b.accepted(first, 100)  # the key is proven; 1K costs 100
+        four = await b.reserve("a", {"prompt": "x", "resolution": "4K"})
+        custom = await b.reserve("b", {"prompt": "x", "size": "2048x2048"})
+        assert four is not None and custom is not None and b.committed == 300  # both assumed at 100
+        await b.accepted(four, 1000)
+        assert b.committed == 100 + 1000 + 1000  # the custom size's probe now counts at 1000 too
+        assert await b.reserve("c", {"prompt": "x", "size": "1024x1024"}) is None  # over 1500
+        await b.accepted(custom, 200)
+        assert b.committed == 1300
+
+    asyncio.run(go())
