@@ -25,6 +25,7 @@ from runner import __version__
 from runner.errors import AuthError, ServiceError
 from runner.gate import AdaptiveGate
 from runner.redact import scrub, scrub_value
+from runner.slots import SlotTransport
 
 SUBMIT_PATH = "/api/openapi/submit"
 QUERY_PATH = "/api/openapi/query"
@@ -81,7 +82,8 @@ class ApiClient:
         self.transport = transport  # image downloads use it too, through their own client
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
-            transport=transport,
+            # One connection per slot, not httpx's pool (see runner/slots.py).
+            transport=transport or SlotTransport(concurrency),
             headers={"authorization": f"Bearer {api_key}", "user-agent": f"imgbatch/{__version__}"},
             timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT, pool=None),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),

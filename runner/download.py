@@ -29,6 +29,7 @@ from PIL import Image
 
 from runner import __version__
 from runner.errors import InputError
+from runner.slots import SlotTransport
 
 Record = dict[str, Any]
 
@@ -94,7 +95,8 @@ class Downloader:
         self.opts = options or DownloadOptions()
         # No credentials at all, so following a redirect cannot hand anything to another host.
         self.http = httpx.AsyncClient(
-            transport=transport,
+            # One connection per slot, not httpx's pool (see runner/slots.py).
+            transport=transport or SlotTransport(concurrency),
             headers={"user-agent": f"imgbatch/{__version__}"},
             timeout=httpx.Timeout(60.0, connect=10.0, pool=None),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
@@ -326,15 +328,19 @@ def _sniff(head: bytes, ctype: str, host: str, *, final: bool) -> Failure | None
 
 
 def _verify(path: Path) -> tuple[int, int, str] | str:
-    """Decode the whole file; (width, height, extension), or what is wrong with it."""
+    """Check the whole file; (width, height, extension), or what is wrong with it."""
     try:
         with Image.open(path) as img:
-            img.verify()  # checksums and structure
-        with Image.open(path) as img:
-            img.load()  # every pixel: a cut-off body fails here
             fmt = img.format or ""
-            if fmt not in FORMATS:
-                return f"{fmt or 'unknown'} is not an accepted image format"
+            img.verify()  # checksums and structure
+        if fmt not in FORMATS:
+            return f"{fmt or 'unknown'} is not an accepted image format"
+        with Image.open(path) as img:
+            if fmt != "PNG":
+                # PNG's verify() already read every chunk to IEND against its CRC: a cut-off
+                # or damaged body fails there. Decoding a 2048x2048 PNG again would cost more
+                # CPU than everything else a task needs. Other formats carry no checksums.
+                img.load()
             return img.width, img.height, FORMATS[fmt]
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         return " ".join(str(e).split())[:100] or type(e).__name__

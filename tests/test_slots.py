@@ -1,0 +1,114 @@
+"""One connection per slot: never more connections than slots, a host's requests reuse the
+connections already open to it, and a slot comes back however its request ended."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import httpx
+import pytest
+
+from runner.slots import SlotTransport
+from tests.sandbox_util import loopback
+
+
+class Body(httpx.AsyncByteStream):
+    """A body read from the connection as it is iterated, as real responses are."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"x" * 10
+
+
+class Slot(httpx.AsyncBaseTransport):
+    """A stand-in for one keep-alive connection: records what it carried, at most one at once."""
+
+    made: ClassVar[list[Slot]] = []
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.hosts: list[str] = []
+        Slot.made.append(self)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert not self.busy, "two requests on one connection at once"
+        self.busy = True
+        self.hosts.append(request.url.host)
+        await asyncio.sleep(0.001)
+        if request.url.path == "/boom":
+            self.busy = False
+            raise httpx.ConnectError("refused", request=request)
+        self.busy = False
+        return httpx.Response(200, stream=Body())
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> None:
+    Slot.made = []
+
+
+def test_many_requests_share_the_slots_and_each_host_keeps_its_connections() -> None:
+    transport = SlotTransport(4, make=Slot)
+
+    async def go() -> list[int]:
+        async with httpx.AsyncClient(transport=transport) as client:
+            hosts = ["a.example", "b.example"]
+            responses = await asyncio.gather(
+                *(client.get(f"http://{hosts[i % 2 if i < 100 else 0]}/{i}") for i in range(300))
+            )
+            return [r.status_code for r in responses]
+
+    assert asyncio.run(go()) == [200] * 300
+    assert len(Slot.made) == 4
+    # Once the b requests are over, a-requests find a-connections idle: switching hosts on a
+    # connection happens only when no connection to the host is free.
+    switches = sum(1 for s in Slot.made for x, y in zip(s.hosts, s.hosts[1:], strict=False) if x != y)
+    assert switches < 60
+
+
+def test_a_slot_comes_back_after_an_error_and_after_a_streamed_body() -> None:
+    transport = SlotTransport(1, make=Slot)
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get("http://a.example/boom")
+            async with client.stream("GET", "http://a.example/big") as response:
+                assert await response.aread() == b"x" * 10
+            # One slot: these would wait forever if either slot above had not come back.
+            await asyncio.wait_for(asyncio.gather(*(client.get("http://a.example/") for _ in range(5))), 5)
+
+    asyncio.run(go())
+    assert len(Slot.made) == 1
+
+
+def test_a_cancelled_waiter_does_not_keep_a_slot() -> None:
+    transport = SlotTransport(1, make=Slot)
+
+    async def go() -> None:
+        async with httpx.AsyncClient(transport=transport) as client:
+            first = asyncio.create_task(client.get("http://a.example/1"))
+            waiting = asyncio.create_task(client.get("http://a.example/2"))
+            await asyncio.sleep(0)
+            waiting.cancel()
+            await first
+            await asyncio.wait_for(client.get("http://a.example/3"), 5)
+
+    asyncio.run(go())
+
+
+def test_real_connections_over_loopback_are_reused() -> None:
+    from runner.sandbox import Sandbox
+
+    sandbox = Sandbox(token="t", task_seconds=0)
+    transport = SlotTransport(3)
+
+    async def go(url: str) -> int:
+        async with httpx.AsyncClient(transport=transport, base_url=url) as client:
+            responses = await asyncio.gather(*(client.get("/sandbox/stats") for _ in range(40)))
+            return len({r.status_code for r in responses})
+
+    with loopback(sandbox) as url:
+        assert asyncio.run(go(url)) == 1
+    assert len(transport._all) == 3  # the connections opened for 40 requests
