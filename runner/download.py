@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image
 
 from runner import __version__
 from runner.errors import InputError
@@ -225,7 +224,6 @@ class Downloader:
                     digest.update(chunk)
                     f.write(chunk)
                 f.flush()
-                os.fsync(f.fileno())
         except OSError as e:
             raise InputError(f"cannot write {part}: {e.strerror}", hint=_SPACE_HINT) from None
         return _sniff(head, ctype, host, final=True)
@@ -328,7 +326,20 @@ def _sniff(head: bytes, ctype: str, host: str, *, final: bool) -> Failure | None
 
 
 def _verify(path: Path) -> tuple[int, int, str] | str:
-    """Check the whole file; (width, height, extension), or what is wrong with it."""
+    """Make the file durable, then check the whole file; (width, height, extension), or what
+    is wrong with it. Runs in a worker thread: an fsync blocks for milliseconds, which on the
+    event loop would hold up every request of the run."""
+    from PIL import Image  # here, not at the top: a run's first submit need not wait for it
+
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # flushes the file's data whichever descriptor wrote it
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror}", hint=_SPACE_HINT) from None
+
     try:
         with Image.open(path) as img:
             fmt = img.format or ""
