@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from runner import __version__
-from runner.errors import AuthError, ServiceError
+from runner.errors import AuthError, ConfigError, ServiceError
 from runner.gate import AdaptiveGate
 from runner.redact import scrub, scrub_value
 from runner.slots import SlotTransport
@@ -97,6 +97,7 @@ class ApiClient:
         self.requests = 0
         self.wrong_answers = 0  # answers about another task than the one asked about
         self.contacted = False  # some request of this client reached the server
+        self.envelope_seen = False  # ... and was answered by the API (a JSON envelope)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -198,9 +199,18 @@ class ApiClient:
             # the key in a message, the ledger or a log.
             envelope = scrub_value(response.json())
         except (json.JSONDecodeError, UnicodeDecodeError):
+            if status in (404, 405) and not self.envelope_seen:
+                # No such route and never an API answer: a wrong base URL, not a busy service.
+                raise ConfigError(
+                    f"{what}: HTTP {status} without an API answer; {_host(self.base_url)} does not "
+                    "serve the aireiter API at this base URL",
+                    hint="check --base-url (the site only, e.g. https://aireiter.com)",
+                ) from None
             return Answer(
                 Kind.UNKNOWN, status=status, message=f"{what}: HTTP {status} with a body that is not JSON"
             )
+        if isinstance(envelope, dict) and "statusCode" in envelope:
+            self.envelope_seen = True
         if not isinstance(envelope, dict):
             return Answer(Kind.UNKNOWN, status=status, message=f"{what}: HTTP {status}, not an envelope")
         code = envelope.get("statusCode", status)

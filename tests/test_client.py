@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from runner.client import ApiClient, Kind, RetryPolicy
-from runner.errors import AuthError, ServiceError
+from runner.errors import AuthError, ConfigError, ServiceError
 
 SECRET = "sk-test-6f1e9d0c"
 Script = list[Callable[[httpx.Request], httpx.Response]]
@@ -184,3 +184,25 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
     for a, ds in enumerate(delays, 1):
         assert min(ds) >= 0 and max(ds) <= min(8.0, 2**a)
         assert max(ds) > 0.8 * min(8.0, 2**a)  # the whole range is used
+
+
+def test_a_base_url_that_serves_no_api_is_refused_at_once() -> None:
+    h = Harness([lambda r: httpx.Response(404, content=b"")] * 5)
+    with pytest.raises(ConfigError) as e:
+        call(h, "submit")
+    assert "does not serve the aireiter API at this base URL" in str(e.value) and e.value.exit_code == 3
+    assert len(h.seen) == 1
+
+
+def test_a_404_page_after_the_api_has_answered_is_only_an_unusable_answer() -> None:
+    h = Harness([ok(), lambda r: httpx.Response(404, content=b"<html>gateway</html>"), ok()])
+
+    async def go() -> Any:
+        c = h.client()
+        try:
+            await c.query("t")
+            return await c.query("t")
+        finally:
+            await c.aclose()
+
+    assert asyncio.run(go()).kind is Kind.OK
