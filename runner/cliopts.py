@@ -14,6 +14,7 @@ from runner.limits import DEFAULT_MAX_PLAN_TASKS, PLAN_LIMIT_KEY
 if TYPE_CHECKING:
     from runner.shard import Shard
 
+SHARE = click.FloatRange(0.0, 1.0)
 PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path())
 
 LEDGER_OPTION = click.option(
