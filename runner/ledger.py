@@ -143,6 +143,7 @@ class Ledger:
         self.dirty = False
         self.endpoint: str | None = None  # stamped on every record written
         self._journal: IO[str] | None = None
+        self._journal_failed = ""  # why the journal could not be written (then it takes no more)
         self._lock: IO[str] | None = None
 
     # --- opening ------------------------------------------------------------------------
@@ -298,13 +299,19 @@ class Ledger:
         record = json.loads(line)
         self._take(record, line)
         try:
+            if self._journal_failed:
+                raise OSError(self._journal_failed)
             if self._journal is None:
                 self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
             self._journal.write(line)
             self._journal.flush()
         except OSError as e:
+            # Nothing more goes into this journal: a line after a torn one would make it
+            # unreadable, while a torn last line is ignored on replay.
+            self._journal_failed = self._journal_failed or e.strerror or str(e)
+            self._drop_journal_handle()
             raise LedgerError(
-                f"{self.journal_path}: cannot record a change: {e.strerror or e}",
+                f"{self.journal_path}: cannot record a change: {self._journal_failed}",
                 hint="the ledger keeps what was recorded before; free space and rerun to resume",
             ) from None
         self._journal_bytes += len(line)
@@ -332,21 +339,24 @@ class Ledger:
         atomic_write(self.path, text)
         self._ledger_bytes = len(text)
         self._journal_bytes = 0
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        self._drop_journal_handle()
         with contextlib.suppress(FileNotFoundError):
             self.journal_path.unlink()
+        self._journal_failed = ""
         self.dirty = False
+
+    def _drop_journal_handle(self) -> None:
+        if self._journal is not None:
+            with contextlib.suppress(OSError):  # a full disk fails the last flush too
+                self._journal.close()
+            self._journal = None
 
     def close(self, *, compact: bool = True) -> None:
         try:
             if compact and self._lock is not None:
                 self.compact()
         finally:
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
+            self._drop_journal_handle()
             if self._lock is not None:
                 self._lock.close()  # releases the flock
                 self._lock = None

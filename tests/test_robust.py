@@ -121,14 +121,18 @@ def test_a_base_url_that_would_double_the_api_path_is_refused_with_the_right_for
     assert not (tmp_path / "ledger.jsonl").exists()
 
 
+@pytest.mark.parametrize(
+    ("kilobytes", "what"),
+    [(16, "cannot write {images}"), (3, "{journal}: cannot record a change")],
+)
 def test_a_full_disk_names_the_path_keeps_the_ledger_and_the_next_run_recovers(
-    tmp_path: Path, server: str
+    tmp_path: Path, server: str, kilobytes: int, what: str
 ) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
 
-    def small_files() -> None:  # as if the disk filled up: no file may grow past 16 KB
+    def small_files() -> None:  # as if the disk filled up: no file may grow past the limit
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (kilobytes * 1024, kilobytes * 1024))
 
     full = subprocess.run(
         imgbatch(tmp_path, server),
@@ -139,7 +143,8 @@ def test_a_full_disk_names_the_path_keeps_the_ledger_and_the_next_run_recovers(
         preexec_fn=small_files,
     )  # images are about 24 KB, the journal of six records about 5 KB
     assert full.returncode == 2, full.stderr
-    assert f"cannot write {tmp_path / 'images'}" in full.stderr and "File too large" in full.stderr
+    where = what.format(images=tmp_path / "images", journal=tmp_path / "ledger.jsonl.journal")
+    assert where in full.stderr and "File too large" in full.stderr
     assert "internal error" not in full.stderr
     again = subprocess.run(imgbatch(tmp_path, server), env=env(), capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
