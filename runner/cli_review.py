@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner.cliopts import LEDGER_OPTION, OUT_OPTION, PATHS
-from runner.ledger import DEFAULT_LEDGER
+from runner.cliopts import LEDGER_OPTION, OUT_OPTION, PATHS, ledger_option
 
 
 def register(group: click.Group) -> None:
@@ -40,14 +39,7 @@ def prune(ctx: click.Context, paths: tuple[str, ...], ledger_path: Path, out_dir
     metavar="REF",
     help="Compare with the manifests at this git revision (e.g. origin/main), read with git show.",
 )
-@click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_LEDGER,
-    show_default=True,
-    help="Tasks it already holds cost nothing; its highest price seen sets the estimate.",
-)
+@ledger_option("Tasks it already holds cost nothing; the prices it has seen set the estimate.")
 @click.option(
     "--format",
     "fmt",

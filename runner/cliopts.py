@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,14 +18,20 @@ if TYPE_CHECKING:
 SHARE = click.FloatRange(0.0, 1.0)
 PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path())
 
-LEDGER_OPTION = click.option(
-    "--ledger",
-    "ledger_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_LEDGER,
-    show_default=True,
-    help="The results ledger (JSON Lines; keep it in git).",
-)
+def ledger_option(
+    help: str = "The results ledger (JSON Lines; keep it in git).",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--ledger",
+        "ledger_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=DEFAULT_LEDGER,
+        show_default=True,
+        help=help,
+    )
+
+
+LEDGER_OPTION = ledger_option()
 OUT_OPTION = click.option(
     "--out",
     "out_dir",
