@@ -278,3 +278,9 @@ def test_a_higher_price_recounts_the_probes_of_classes_never_priced() -> None:
         assert b.committed == 1300
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("args", [["--price", "1K"], ["--price", "1K="], ["--price-from", "x=100"]])
+def test_bad_price_knobs_are_usage_errors(args: list[str]) -> None:
+    result = run_cli("sandbox", "--port", "0", *args)
+    assert result.exit_code == 2 and "expected" in result.stderr and "KEY=PRICE" in result.stderr
