@@ -10,6 +10,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from typing import Any
@@ -35,30 +36,31 @@ class Chromium:
         self.profile = tempfile.TemporaryDirectory(prefix="imgbatch-chromium-")
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
-
-        def wire_fds() -> None:  # in the child: its fd 3 reads our commands, fd 4 writes answers
-            os.dup2(to_child_r, 3)
-            os.dup2(from_child_w, 4)
-
+        args = [
+            executable,
+            "--headless",
+            "--no-sandbox",  # CI runs as root, where chromium's sandbox refuses to start
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-extensions",
+            "--allow-file-access-from-files",
+            f"--user-data-dir={self.profile.name}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
+        # The protocol's pipes must be fds 3 and 4 in chromium. A small Python launcher puts
+        # them there and execs it (no preexec_fn: unsafe in a process that may hold threads).
+        launcher = (  # moved above 9 first, so placing one cannot overwrite the other
+            "import fcntl, os, sys; r, w = (fcntl.fcntl(int(a), fcntl.F_DUPFD, 10) for a in sys.argv[1:3]); "
+            "os.dup2(r, 3); os.dup2(w, 4); os.execv(sys.argv[3], sys.argv[3:])"
+        )
         self.proc = subprocess.Popen(
-            [
-                executable,
-                "--headless",
-                "--no-sandbox",  # CI runs as root, where chromium's sandbox refuses to start
-                "--disable-gpu",
-                "--hide-scrollbars",
-                "--no-first-run",
-                "--disable-extensions",
-                "--allow-file-access-from-files",
-                f"--user-data-dir={self.profile.name}",
-                "--remote-debugging-pipe",
-                "about:blank",
-            ],
+            [sys.executable, "-c", launcher, str(to_child_r), str(from_child_w), *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            close_fds=False,
-            preexec_fn=wire_fds,  # the protocol's fds are fixed at 3 and 4 in the child
+            pass_fds=(to_child_r, from_child_w),
         )
         os.close(to_child_r)
         os.close(from_child_w)
