@@ -18,6 +18,7 @@ import urllib.parse
 from pathlib import Path
 from typing import IO, Any
 
+from runner.atomic import replace_file
 from runner.bulk import bulk_build
 from runner.errors import GuardRefused, LedgerError
 from runner.redact import scrub, scrub_value
@@ -56,22 +57,13 @@ def serialize(record: Record) -> str:
 
 
 def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_file(path, text)
     except OSError as e:
         raise LedgerError(
             f"{path}: cannot rewrite the ledger: {e.strerror or e}",
             hint="the ledger is unchanged and the journal keeps every change; free space and rerun",
         ) from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    _fsync_dir(path.parent)
 
 
 # Fields a record may hold, with the types the code relies on (None allowed where listed).
@@ -113,15 +105,6 @@ def _type_problem(record: dict[str, Any]) -> str:
 def _mismatch(value: Any, types: tuple[type, ...]) -> str:
     names = {dict: "an object", list: "a list", str: "text", int: "an integer", type(None): "null"}
     return f"{names.get(type(value), type(value).__name__)}, not {' or '.join(names[t] for t in types)}"
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 class Ledger:
