@@ -261,3 +261,32 @@ def test_an_over_long_prompt_says_how_long(write: Callable[..., Path]) -> None:
 def test_a_tagged_key_is_refused_too(write: Callable[..., Path]) -> None:
     msg = only_error(write(CAT + "!!null description: x\n"))
     assert ":7:1: error: $: the tag !!null is not supported" in msg
+
+
+def test_the_non_specific_tag_makes_text_as_yaml_12_says(write: Callable[..., Path]) -> None:
+    # `! 12` is the string "12" (PyYAML would read the integer 12, an error for an id).
+    path = write(
+        "version: 1\nname: ! 2026\ndescription: é\nsizes: ['1:1']\n"
+        "prompts: [{id: &n ! 12, prompt: ! true}, {id: ! 13, prompt: !\n    null}]\n"
+    )
+    checked = check_file(str(path))
+    assert [d.text() for d in checked.diagnostics if d.severity == "error"] == []
+    assert checked.manifest is not None
+    assert checked.manifest.name == "2026"
+    assert [(p.id, p.text) for p in checked.manifest.prompts] == [("12", "true"), ("13", "null")]
+
+
+def test_the_non_specific_tag_on_plain_values_gives_strings(write: Callable[..., Path]) -> None:
+    from runner.yamlio import load_text
+
+    text = "a: é\nb: ! 12\nc: &x ! true\nd: ! &y 1.5\ne: [! 0x1F, !  null, 3]\nf: !\n  7\ng: *x\nh: 12\n"
+    assert load_text(text, "m.yaml").data == {
+        "a": "é",
+        "b": "12",
+        "c": "true",
+        "d": "1.5",
+        "e": ["0x1F", "null", 3],
+        "f": "7",
+        "g": "true",
+        "h": 12,
+    }

@@ -1,0 +1,111 @@
+"""YAML text to a node graph with positions: PyYAML's safe parser (libyaml where present),
+no constructors (nothing is ever built from a tag), and syntax errors said the way a
+manifest author can act on them."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from yaml.nodes import Node
+
+from runner.yamldoc import UnreadableDocument
+from runner.yamlscalar import Core12Resolver
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser as _Parser
+
+    class _Loader(_Parser, Core12Resolver):
+        def __init__(self, stream: str) -> None:
+            _Parser.__init__(self, stream)
+            Core12Resolver.__init__(self)
+
+else:  # pragma: no cover - pure-Python fallback when PyYAML lacks libyaml
+    from yaml.composer import Composer
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Loader(Reader, Scanner, Parser, Composer, Core12Resolver):  # type: ignore[no-redef]
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+            Composer.__init__(self)
+            Core12Resolver.__init__(self)
+
+
+def compose(text: str, shown: str) -> Node | None:
+    loader = _Loader(text)
+    try:
+        node: Node | None = loader.get_single_node()
+        return node
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = e.problem or e.context or "invalid YAML"
+        hint = _syntax_hint(problem)
+        if "expected a single document" in str(e):
+            problem = "more than one YAML document ('---') in one manifest"
+            hint = _syntax_hint(problem)
+        elif "duplicate anchor" in str(e) and e.context_mark is not None:
+            anchor = _anchor_at(text, line, col)
+            first = e.context_mark
+            problem = f"anchor {anchor} is defined twice (first at line {first.line + 1}:{first.column + 1})"
+            hint = "give each anchor its own name"
+        elif _is_tab(text, line, col) or "tab" in problem:
+            problem = "tabs cannot indent YAML; use spaces"
+            hint = "replace the tab at the start of the line with spaces"
+        raise UnreadableDocument(shown, line, col, f"YAML syntax error: {problem}", hint) from None
+    except yaml.YAMLError as e:  # reader errors: control characters and the like
+        line, col = _reader_position(text, e)
+        raise UnreadableDocument(
+            shown,
+            line,
+            col,
+            f"not readable as YAML: {_one_line(str(e))}",
+            "remove control characters from the file",
+        ) from None
+    except RecursionError:
+        raise UnreadableDocument(shown, 1, 1, "nesting is too deep to be a manifest") from None
+    finally:
+        loader.dispose()
+
+
+def _reader_position(text: str, error: yaml.YAMLError) -> tuple[int, int]:
+    offset = getattr(error, "position", None)
+    if not isinstance(offset, int):
+        return 1, 1
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _line_text(text: str, line: int) -> str:
+    lines = text.split("\n", line)
+    return lines[line - 1] if len(lines) >= line else ""
+
+
+def _is_tab(text: str, line: int, col: int) -> bool:
+    """Whether the error sits on a tab in a line's indentation: libyaml then only says
+    "found character that cannot start any token"."""
+    indent = _line_text(text, line)[:col]
+    return "\t" in indent and not indent.strip(" \t")
+
+
+def _anchor_at(text: str, line: int, col: int) -> str:
+    m = re.match(r"&[^\s,\[\]{}]+", _line_text(text, line)[col - 1 :])
+    return f"'{m.group(0)}'" if m else "an anchor"
+
+
+def _syntax_hint(problem: str) -> str:
+    if "mapping values are not allowed" in problem:
+        return "a value containing ': ' must be quoted"
+    if "found character '@'" in problem or "found character '`'" in problem:
+        return "quote values that start with '@' or '`'"
+    if "more than one YAML document" in problem:
+        return "put each manifest in its own file"
+    return "fix the YAML at that position"
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split())
