@@ -57,9 +57,10 @@ class ImgbatchGroup(click.Group):
 def cli() -> None:
     """Declarative, reproducible batches for the aireiter gpt_image_2 image API.
 
-    Exit codes: 0 ok; 1 a failure was found (invalid manifest, failed tasks); 2 usage or
-    invalid input; 3 authentication or configuration; 4 refused by a guard (spending limit,
-    ledger in use); 5 the service could not be reached; 70 internal error.
+    Exit codes: 0 ok; 1 a failure was found (invalid manifest, failed tasks, images refused);
+    2 usage or invalid input, or a file that cannot be written; 3 authentication or
+    configuration; 4 refused by a guard (spending limit, ledger in use); 5 the service or
+    image host could not be reached, or a task/download timed out; 70 internal error.
     """
 
 
@@ -189,7 +190,8 @@ def connection_options(f: Any) -> Any:
                 type=click.IntRange(1, 20),
                 default=6,
                 show_default=True,
-                help="Attempts per request on 429, 5xx, timeouts and connection errors.",
+                help="Attempts per request on 5xx, timeouts and connection errors (429s "
+                "slow the run down instead of using attempts).",
             ),
         ]
     ):
@@ -337,8 +339,10 @@ def run(
 ) -> None:
     """Submit what is new, wait, download the images, record everything in the ledger.
 
-    Exit 0 all completed, 1 some failed, 2 invalid input, 3 key or configuration,
-    4 refused by --max-tasks/--max-credits or a ledger in use, 5 service unreachable.
+    Exit 0 only when every planned task is completed with its images on disk and verified;
+    1 tasks failed or images refused, 2 invalid input or --out not writable, 3 key or
+    configuration, 4 refused by --max-tasks/--max-credits or a ledger in use, 5 service or
+    image host unreachable, or --task-timeout/--download-timeout passed (rerun to resume).
     """
     if no_wait and opts["sandbox"]:
         raise click.UsageError(

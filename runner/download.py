@@ -29,6 +29,7 @@ import httpx
 from runner import __version__
 from runner.errors import InputError
 from runner.slots import SlotTransport
+from runner.verify import file_verified
 
 Record = dict[str, Any]
 
@@ -245,42 +246,6 @@ def prepare_out_dir(out_dir: Path) -> None:
 
 
 _SPACE_HINT = "free space or fix permissions, then rerun: paid tasks are fetched, not paid again"
-
-
-def has_file(output: dict[str, Any], base: Path) -> bool:
-    """The output was downloaded and its file is still there (paths are relative to `base`)."""
-    stored = output.get("path")
-    if not isinstance(stored, str) or not stored:
-        return False
-    path = Path(stored)
-    return (path if path.is_absolute() else base / path).is_file()
-
-
-def file_verified(output: dict[str, Any], base: Path) -> bool:
-    """The output's file exists and has the sha256 recorded for it."""
-    if not has_file(output, base) or not isinstance(output.get("sha256"), str):
-        return False
-    path = Path(output["path"])
-    try:
-        return _sha256_of(path if path.is_absolute() else base / path) == str(output["sha256"])
-    except OSError:
-        return False  # unreadable: not the image the ledger records
-
-
-# Digests by (path, inode, size, mtime): a run checks each file several times, hashing it once.
-_DIGESTS: dict[tuple[str, int, int, int], str] = {}
-
-
-def _sha256_of(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
 
 
 def _keep_files(old: list[dict[str, Any]], new: list[dict[str, Any]], base: Path) -> list[dict[str, Any]]:

@@ -17,7 +17,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,17 @@ from runner.download import (
     DEFAULT_MAX_IMAGE_MB,
     Downloader,
     DownloadOptions,
-    Failure,
     Verdict,
-    file_verified,
     prepare_out_dir,
 )
 from runner.errors import GuardRefused
 from runner.ids import attempt_id
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, UPSTREAM_FAILED, Ledger, Record
+from runner.outcome import advice, download_advice, submitted_at, timeout_message
 from runner.plan import Task
 from runner.progress import Progress
 from runner.spend import Budget, Estimate, Ticket, estimate, known_prices, number
+from runner.verify import file_verified
 
 DEFAULT_TASK_TIMEOUT = 30 * 60.0
 POLL_CAP = 30.0
@@ -240,9 +239,9 @@ class Runner:
         lines = []
         for task in self.tasks:
             record = self.ledger.get(task.out_task_id)
-            advice = _advice(record, said.get(task.out_task_id), self._downloaded(record), self.opts.wait)
-            if advice:
-                lines.append(f"{task.out_task_id}: {advice}")
+            line = advice(record, said.get(task.out_task_id), self._downloaded(record), self.opts.wait)
+            if line:
+                lines.append(f"{task.out_task_id}: {line}")
         return lines
 
     async def _compact_periodically(self) -> None:
@@ -408,14 +407,14 @@ class Runner:
 
     async def _poll(self, record: Record) -> Record:
         interval = self.opts.poll_interval
-        deadline = _submitted_at(record) + self.opts.task_timeout
+        deadline = submitted_at(record) + self.opts.task_timeout
         was = record["status"]
         asked = False
         denials: list[float] = []  # when the service said it does not know the task
         while record["status"] != COMPLETED and record["status"] not in FAILED_STATES:
             if asked and time.time() >= deadline:
                 # Still paid and maybe still running: never resubmitted; the next run asks first.
-                record = {**record, "status": TIMED_OUT, "error": _timeout_message(self.opts.task_timeout)}
+                record = {**record, "status": TIMED_OUT, "error": timeout_message(self.opts.task_timeout)}
                 self.ledger.put(record)
                 break
             if denials and not self.opts.poll_once:
@@ -469,7 +468,7 @@ class Runner:
 
     async def _download(self, record: Record) -> Record:
         record, failure = await self.downloader.complete(record, lambda: self._refresh(record))
-        record = {**record, "error": _download_advice(failure) if failure else None}
+        record = {**record, "error": download_advice(failure) if failure else None}
         self.ledger.put(record)
         if failure is not None:
             if failure.verdict is Verdict.UNREACHABLE:
@@ -555,53 +554,3 @@ def _merge_answer(record: Record, data: dict[str, Any]) -> Record:
             if isinstance(o, dict)
         ]
     return merged
-
-
-def _advice(record: Record | None, said: str | None, downloaded: bool, waited: bool) -> str:
-    status = record["status"] if record else None
-    error = (record or {}).get("error")
-    if status is None:
-        return f"not submitted ({said})" if said else "not submitted; rerun to submit it"
-    if status == COMPLETED:
-        if downloaded:
-            return ""
-        return error or said or "its image is not on disk; rerun to download it (it is paid)"
-    if status in FAILED_STATES:
-        return f"{status}: {error or said or 'no reason given'}; --retry-failed submits it again (paid again)"
-    if status == SUBMITTING:
-        prefix = f"{said}; " if said else ""
-        return f"{prefix}outcome unknown: rerun, it asks the service before submitting"
-    if status == TIMED_OUT:
-        return str(error)
-    if not waited:
-        return ""  # --no-wait: running is what was asked for
-    prefix = f"{said}; " if said else ""
-    return f"{prefix}still {status}: rerun (or 'imgbatch status --refresh') to pick it up"
-
-
-def _submitted_at(record: Record) -> float:
-    """When the service says the task was created (wall clock), else now."""
-    created = record.get("created_at")
-    if isinstance(created, str):
-        with contextlib.suppress(ValueError):
-            return datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
-    return time.time()
-
-
-def _timeout_message(seconds: float) -> str:
-    return (
-        f"not finished {_duration(seconds)} after submission (--task-timeout); still paid: "
-        "a later run asks the service about it again"
-    )
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
-def _download_advice(failure: Failure) -> str:
-    if failure.verdict is Verdict.UNREACHABLE:
-        return f"{failure.message}; the task is paid: rerun the same command to download it"
-    if failure.verdict is Verdict.STALE:
-        return f"{failure.message}, a fresh URL too; the task is paid: rerun later to try again"
-    return f"{failure.message}; the task is paid: rerun to try again, or report it to the provider"

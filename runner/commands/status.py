@@ -12,10 +12,10 @@ from runner import report
 from runner.commands._common import echo_lines, load_plan
 from runner.commands.connection import Connection, make_client
 from runner.commands.run import drive
-from runner.download import file_verified
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_UNREACHABLE
 from runner.ledger import Ledger
 from runner.run import RunOptions
+from runner.verify import file_verified
 
 
 def status(
