@@ -127,6 +127,11 @@ def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
         f"{s.credits_estimated:,.0f} credits estimated, {s.credits_used:,.0f} used, "
         f"{s.requests} requests",
     ]
+    if s.throttled:
+        lines.append(
+            f"imgbatch: the service asked {s.throttled} times to slow down (429); "
+            "imgbatch lowered its concurrency and rate and kept going"
+        )
     if s.held_back or s.refusal:
         lines.append(f"imgbatch: stopped submitting: {s.refusal} ({plural(s.held_back, 'task')} held back)")
     # One line per task that is not done, saying what to do (the run's errors are in them).

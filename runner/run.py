@@ -95,6 +95,7 @@ class Summary:
     credits_used: float = 0
     downloads: int = 0
     requests: int = 0
+    throttled: int = 0  # 429 answers: the gate slowed down instead of failing
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)  # one line per planned task not done: what to do
@@ -203,6 +204,7 @@ class Runner:
     def _finish(self) -> None:
         s = self.summary
         s.requests = self.client.requests
+        s.throttled = self.client.gate.throttled
         if self.client.wrong_answers:
             self._warn(
                 f"{self.client.wrong_answers} answers were about another task than the one asked "

@@ -267,3 +267,13 @@ def test_a_redirect_to_another_host_carries_no_credentials_either(tmp_path: Path
     assert getattr(result, "width", None) == 1024
     assert [r.url.host for r in seen] == ["cdn.test", "edge.test"]
     assert all("authorization" not in r.headers and "cookie" not in r.headers for r in seen)
+
+
+def test_the_sandbox_command_knows_every_image_fault_and_refuses_others() -> None:
+    from runner import cli_sandbox as cli
+    from runner.sandbox import imagehost
+    from tests.helpers import run_cli
+
+    assert cli.IMAGE_FAULTS == imagehost.IMAGE_FAULTS  # the click layer keeps a copy to stay light
+    result = run_cli("sandbox", "--image-faults", "404,teapot")
+    assert result.exit_code == 2 and "teapot: use 404, expired" in result.stderr

@@ -107,6 +107,7 @@ def test_a_60_task_run_against_a_rate_limited_service_completes_in_one_run(
     assert code == 0 and summary["completed"] == 60 and summary["unresolved"] == 0, summary["errors"]
     assert w.sandbox.submitted_twice() == []
     assert w.sandbox.throttled > 0  # the service did push back, and the run kept going
+    assert summary["throttled"] == w.sandbox.throttled
     assert time.monotonic() - started < 60
 
 
