@@ -108,6 +108,9 @@ class Downloader:
         self.sleep = sleep
         self.rng = random.Random()
         self.count = 0
+        # Downloads wait for a turn here, so --download-timeout runs from the first byte asked
+        # for, not from a wait in the connection pool behind other images.
+        self.slots = asyncio.Semaphore(max(1, concurrency))
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -157,7 +160,8 @@ class Downloader:
             return Failure(Verdict.STALE, "the service gave no usable image URL")
         host = host_of(url)
         try:
-            return await asyncio.wait_for(self._attempts(url, host, stem), self.opts.deadline)
+            async with self.slots:
+                return await asyncio.wait_for(self._attempts(url, host, stem), self.opts.deadline)
         except asyncio.TimeoutError:
             return Failure(
                 Verdict.UNREACHABLE,
