@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,26 +48,26 @@ def collect_paths(paths: Iterable[str]) -> Found:
     skipping names that start with '.' (such as .imgbatch/, where `init` puts the schema).
     A file reached twice (named twice, or named and inside a folder given) counts once."""
     found = Found()
-    seen: set[tuple[int, int]] = set()
+    seen: set[tuple[int, int] | str] = set()
 
     def add(full: str) -> None:
-        key = _identity(full)
-        if key is None:
-            found.append((full, full))  # loading it reports what is wrong
-        elif key not in seen:
+        key = _identity(full)  # loading one that cannot be opened reports why, once
+        if key not in seen:
             seen.add(key)
             found.append((full, full))
 
     for given in paths:
         p = Path(given)
         if p.is_dir():
-            for root, dirs, files in os.walk(p):
+            for root, dirs, files in os.walk(p, onerror=_unreadable_folder):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if name.startswith(".") or not name.endswith(MANIFEST_SUFFIXES):
                         continue
                     full = os.path.join(root, name)
-                    if _sniff(full):
+                    if not _plain_file(full):
+                        found.skipped.append(full)  # a pipe would block the search forever
+                    elif _sniff(full):
                         add(full)
                     else:
                         found.skipped.append(full)
@@ -85,12 +86,28 @@ def collect_paths(paths: Iterable[str]) -> Found:
     return found
 
 
-def _identity(path: str) -> tuple[int, int] | None:
+def _identity(path: str) -> tuple[int, int] | str:
     try:
         st = os.stat(path)
-    except OSError:
-        return None
+    except OSError:  # a symlink loop or a dangling link: known by where it leads
+        return os.path.realpath(path)
     return (st.st_dev, st.st_ino)
+
+
+def _plain_file(path: str) -> bool:
+    """A regular file, or a name that cannot be followed (loading it then says why)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
+
+
+def _unreadable_folder(error: OSError) -> None:
+    # os.walk would pass over it silently, and with it any manifest inside.
+    raise InputError(
+        f"{error.filename}: cannot read the folder: {error.strerror}",
+        hint="give it read permission, or name the manifests to check",
+    )
 
 
 def _sniff(path: str) -> bool:

@@ -38,6 +38,7 @@ for _tag, _regexp, _first in [
     Core12Resolver.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
 
 _RESOLVER = Core12Resolver()
+MAX_INT_CHARS = 1000
 # A node's properties (anchor and tag, in either order) as written before its value.
 _PROPERTIES = re.compile(r"(?:([&!][^\s,\[\]{}]*)[ \t]*(?:\r\n|[\r\n])?[ \t]*){1,2}")
 
@@ -73,6 +74,13 @@ def scalar_value(node: ScalarNode, text: str) -> tuple[Any, Problem | None]:
     if tag == BOOL:
         return value.lower() == "true", None
     if tag == INT:
+        # Python refuses to turn integers of over 4,300 digits to or from text; none fits a
+        # manifest anyway.
+        if len(value) > MAX_INT_CHARS:
+            return value, Problem(
+                f"a number of {len(value):,} digits is too large for any manifest value",
+                "quote it if it is text",
+            )
         if value.startswith(("0o", "0x")):
             return int(value[2:], 8 if value[1] == "o" else 16), None
         return int(value, 10), None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -92,3 +94,17 @@ def test_schema_output_writes_the_schema(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8") == schema_text()
     folder = run_cli("schema", "-o", str(tmp_path))
     assert folder.exit_code == 2 and "is a folder" in folder.stderr
+
+
+def test_schema_output_writes_through_a_symlink_and_refuses_a_pipe(tmp_path: Path) -> None:
+    real = tmp_path / "real.json"
+    real.write_text("old", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert run_cli("schema", "-o", str(link)).exit_code == 0
+    assert link.is_symlink() and real.read_text(encoding="utf-8") == schema_text()
+    pipe = tmp_path / "pipe.json"
+    os.mkfifo(pipe)
+    result = run_cli("schema", "-o", str(pipe))
+    assert result.exit_code == 2 and f"{pipe} is not a regular file" in result.stderr
+    assert stat.S_ISFIFO(pipe.stat().st_mode)  # not replaced by a file

@@ -129,3 +129,43 @@ def test_the_limit_counts_all_manifests_together_and_can_be_raised(write: Callab
     assert ok.exit_code == 0 and len(ok.jsonl()) == 2340
     assert run_cli("validate", "--max-plan-tasks", "0", str(a)).exit_code == 2  # usage error
     assert check_files([str(a)], max_plan_tasks=1169)[0].manifest is None
+
+
+def test_a_symlink_loop_in_a_folder_is_one_clear_error_however_often_reached(
+    write: Callable[..., Path],
+) -> None:
+    m = write(GOOD, "m.yaml")
+    os.symlink("loop-b.yaml", m.parent / "loop-a.yaml")
+    os.symlink("loop-a.yaml", m.parent / "loop-b.yaml")
+    os.symlink("..", m.parent / "up")  # a folder loop: not followed
+    result = run_cli("validate", str(m.parent), str(m.parent), f"{m.parent}/loop-a.yaml")
+    assert result.exit_code == 1
+    assert "3 files checked: 1 valid, 2 invalid" in result.stdout
+    assert result.stdout.count("loop-a.yaml:1:1: error: cannot read: Too many levels of symbolic links") == 1
+
+
+def test_a_named_pipe_in_a_folder_is_passed_over_not_waited_on(write: Callable[..., Path]) -> None:
+    m = write(GOOD, "m.yaml")
+    os.mkfifo(m.parent / "pipe.yaml")
+    result = run_cli("validate", str(m.parent))
+    assert result.exit_code == 0 and "1 file checked: 1 valid" in result.stdout
+    assert "pipe.yaml" in result.stderr  # listed among the skipped files
+
+
+def test_an_unreadable_subfolder_is_an_error_not_silently_passed_over(
+    write: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    m = write(GOOD, "m.yaml")
+    locked = write(GOOD, "locked/x.yaml").parent
+    real_scandir = os.scandir
+
+    def scandir(path: str) -> object:  # root reads any folder: deny this one as chmod 000 would
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = run_cli("validate", str(m.parent))
+    assert result.exit_code == 2
+    assert f"{locked}: cannot read the folder: Permission denied" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import click
@@ -19,9 +21,22 @@ def schema(output: Path | None = None) -> int:
         raise InputError(
             f"{output} is a folder", hint="give a file name, e.g. .imgbatch/manifest.schema.json"
         )
+    # A symlink is written through to its file (a dotfiles link stays a link), and anything
+    # that is not a plain file is refused: the atomic rename would put a regular file in the
+    # place of /dev/stdout or a named pipe.
+    target = Path(os.path.realpath(output))
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        replace_file(output, schema_text())
+        mode = target.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise InputError(
+            f"{output} is not a regular file",
+            hint="give a file name; `imgbatch schema` without --output prints the schema",
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(target, schema_text())
     except OSError as e:
         raise InputError(f"{output}: cannot write: {e.strerror}") from None
     click.echo(f"imgbatch: wrote {output}", err=True)
