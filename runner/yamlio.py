@@ -12,6 +12,7 @@ import os
 
 from runner.yamlbuild import MAX_DEPTH, MAX_VALUES, Builder
 from runner.yamldoc import Document, Mark, UnreadableDocument
+from runner.yamlscalar import reads_as_text
 from runner.yamlsyntax import compose
 from runner.yamltext import MAX_BYTES, decode, read_bounded
 
@@ -25,6 +26,7 @@ __all__ = [
     "decode",
     "load_file",
     "load_text",
+    "reads_as_text",
 ]
 
 

@@ -90,6 +90,11 @@ def scalar_value(node: ScalarNode, text: str) -> tuple[Any, Problem | None]:
     return number, None
 
 
+def reads_as_text(plain: str) -> bool:
+    """Whether `plain`, written unquoted, is read back as that text (`123`, `true`, `1e5` are not)."""
+    return bool(_RESOLVER.resolve(ScalarNode, plain, (True, False)) == STR)  # type: ignore[no-untyped-call]
+
+
 def written_tag(node: ScalarNode) -> bool:
     """Whether a non-string scalar's tag was written in the file: it differs from what the
     plain text resolves to (the node itself does not say)."""

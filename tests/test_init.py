@@ -76,6 +76,18 @@ def test_init_in_an_existing_repo_never_overwrites(tmp_path: Path) -> None:
     assert run_cli("validate", str(tmp_path)).exit_code == 0
 
 
+@pytest.mark.parametrize("folder", ["2024", "1e5", "true", "null"])
+def test_a_folder_name_yaml_would_read_as_a_number_still_gives_a_valid_starter(
+    tmp_path: Path, folder: str
+) -> None:
+    target = tmp_path / folder
+    target.mkdir()
+    assert run_cli("init", str(target)).exit_code == 0
+    assert f'name: "{folder}"' in (target / "manifests" / f"{folder}.yaml").read_text(encoding="utf-8")
+    result = run_cli("validate", str(target))
+    assert result.exit_code == 0, result.stdout
+
+
 def test_init_refuses_a_bad_name_and_a_missing_folder(tmp_path: Path) -> None:
     bad = run_cli("init", "--name", "Bad_Name", str(tmp_path))
     assert bad.exit_code == 2 and "is not a manifest name" in bad.stderr

@@ -17,6 +17,7 @@ from runner.atomic import create_file
 from runner.errors import EXIT_OK, InputError
 from runner.ledger import SANDBOX_LEDGER, SANDBOX_OUT
 from runner.schema import schema_text
+from runner.yamlio import reads_as_text
 
 SCHEMA_COPY = Path(".imgbatch") / "manifest.schema.json"
 MANIFEST_DIR = Path("manifests")
@@ -62,11 +63,12 @@ def init(folder: Path, name: str | None) -> int:
             hint="lowercase letters, digits and single '-', at most 40 characters, e.g. 'window-cats'",
         )
     manifest = MANIFEST_DIR / f"{name}.yaml"
+    written = name if reads_as_text(name) else f'"{name}"'  # a folder '2024' is no number
     starter = STARTER.format(
         schema=SCHEMA_COPY.as_posix(),
         manifest=manifest.as_posix(),
-        name=name,
-        name_pad=" " * max(0, 20 - len(name)),
+        name=written,
+        name_pad=" " * max(0, 20 - len(written)),
     )
     done = [
         _write_new(folder, SCHEMA_COPY, schema_text()),
