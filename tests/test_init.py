@@ -88,6 +88,29 @@ def test_a_folder_name_yaml_would_read_as_a_number_still_gives_a_valid_starter(
     assert result.exit_code == 0, result.stdout
 
 
+def test_init_keeps_crlf_line_ends_and_never_follows_a_dangling_link(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_bytes(b"node_modules\r\n*.ledger.jsonl.lock\r\n")
+    (tmp_path / ".gitattributes").symlink_to(tmp_path / "elsewhere" / "attrs")
+    result = run_cli("init", str(tmp_path))
+    assert result.exit_code == 0
+    assert (tmp_path / ".gitignore").read_bytes() == (
+        b"node_modules\r\n*.ledger.jsonl.lock\r\n*.ledger.jsonl.journal\r\n"
+        b"imgbatch.sandbox.ledger.jsonl\r\nimages-sandbox/\r\n"
+    )
+    assert (
+        "skipped .gitattributes (a symlink to nothing); add: *.ledger.jsonl merge=imgbatch" in result.stdout
+    )
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_init_says_when_a_file_stands_where_a_folder_goes(tmp_path: Path) -> None:
+    (tmp_path / "manifests").write_text("notes", encoding="utf-8")
+    result = run_cli("init", "--name", "cats", str(tmp_path))
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'manifests'} is a file, not a folder" in result.stderr
+    assert (tmp_path / "manifests").read_text(encoding="utf-8") == "notes"
+
+
 def test_init_refuses_a_bad_name_and_a_missing_folder(tmp_path: Path) -> None:
     bad = run_cli("init", "--name", "Bad_Name", str(tmp_path))
     assert bad.exit_code == 2 and "is not a manifest name" in bad.stderr

@@ -105,6 +105,10 @@ def _write_new(folder: Path, rel: Path, text: str) -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not create_file(path, text):
             return skipped
+    except FileExistsError:  # mkdir met a file where the folder goes
+        raise InputError(
+            f"{path.parent} is a file, not a folder", hint=f"move it aside so init can write {path}"
+        ) from None
     except OSError as e:
         raise InputError(f"{path}: cannot write: {e.strerror}") from None
     return f"wrote {rel.as_posix()}"
@@ -113,17 +117,25 @@ def _write_new(folder: Path, rel: Path, text: str) -> str:
 def _add_lines(folder: Path, rel: Path, lines: tuple[str, ...]) -> str:
     """Append the lines a file lacks; its existing content stays byte for byte."""
     path = folder / rel
+    add = f"add: {'; '.join(lines)}"
+    if path.is_symlink() and not path.exists():
+        # Appending would create the link's target, wherever it points.
+        return f"skipped {rel.as_posix()} (a symlink to nothing); {add}"
     try:
         existing = path.read_text(encoding="utf-8") if path.exists() else None
-    except (OSError, UnicodeDecodeError) as e:
-        return f"skipped {rel.as_posix()} (cannot read it: {e}); add: {'; '.join(lines)}"
+    except OSError as e:
+        return f"skipped {rel.as_posix()} (cannot read it: {e.strerror}); {add}"
+    except UnicodeDecodeError:
+        return f"skipped {rel.as_posix()} (it is not UTF-8 text); {add}"
     have = {line.strip() for line in (existing or "").splitlines()}
     missing = [line for line in lines if line not in have]
     if not missing:
         return f"skipped {rel.as_posix()} (it has the lines already)"
-    text = ("\n" if existing and not existing.endswith("\n") else "") + "\n".join(missing) + "\n"
+    # read_text turned CRLF into LF: look at the bytes to keep the file's own line ends.
+    eol = "\r\n" if existing and b"\r\n" in path.read_bytes() else "\n"
+    text = (eol if existing and not existing.endswith("\n") else "") + eol.join(missing) + eol
     try:
-        with open(path, "a", encoding="utf-8") as f:
+        with open(path, "a", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
