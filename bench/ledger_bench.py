@@ -27,6 +27,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from standin_server import _png as standin_png
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
 RATIOS = ["1:1", "3:2", "2:3", "4:3", "3:4", "5:4", "4:5", "16:9", "9:16", "2:1", "1:2", "21:9", "9:21"]
@@ -41,8 +43,15 @@ def write_manifest(path: Path, prompts: int, sizes: list[str]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def finished_ledger(folder: Path, manifest: Path, images: bool) -> None:
-    """A ledger in which every planned task is completed and (optionally) downloaded."""
+# A small but real PNG (1x1): a rerun checks each file against the sha256 the ledger records.
+PNG = standin_png(1, 1)
+
+
+def finished_ledger(folder: Path, manifest: Path, images: bool, image_base: str) -> None:
+    """A ledger in which every planned task is completed and (optionally) downloaded. Image
+    URLs point at a loopback address, so nothing could ever leave the machine."""
+    import hashlib
+
     from runner.manifest import check_files
     from runner.plan import expand
 
@@ -53,7 +62,7 @@ def finished_ledger(folder: Path, manifest: Path, images: bool) -> None:
     for t in tasks:
         path = out / f"{t.out_task_id}.png"
         if images:
-            path.write_bytes(b"\x89PNG")
+            path.write_bytes(PNG)
         record = {
             **{k: v for k, v in t.as_json().items() if k != "source"},
             "status": "completed",
@@ -66,9 +75,9 @@ def finished_ledger(folder: Path, manifest: Path, images: bool) -> None:
             "completed_at": "2026-01-01T00:00:05Z",
             "outputs": [
                 {
-                    "url": f"https://cdn.example/{t.out_task_id}.png",
+                    "url": f"{image_base}/img/1x1/{t.out_task_id}.png",
                     "path": f"images/{t.out_task_id}.png",
-                    "sha256": "0" * 64,
+                    "sha256": hashlib.sha256(PNG).hexdigest(),
                     "width": t.pixels[0],
                     "height": t.pixels[1],
                 }
@@ -79,7 +88,9 @@ def finished_ledger(folder: Path, manifest: Path, images: bool) -> None:
     (folder / "l.jsonl").write_text("".join(lines), encoding="utf-8")
 
 
-def timed(cmd: list[str], tree: Path, cwd: Path, env: dict[str, str] | None = None) -> float:
+def timed(
+    cmd: list[str], tree: Path, cwd: Path, env: dict[str, str] | None = None, limit: float = 600
+) -> float:
     start = time.perf_counter()
     subprocess.run(
         cmd,
@@ -88,6 +99,7 @@ def timed(cmd: list[str], tree: Path, cwd: Path, env: dict[str, str] | None = No
         check=False,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        timeout=limit,
     )
     return time.perf_counter() - start
 
@@ -95,22 +107,22 @@ def timed(cmd: list[str], tree: Path, cwd: Path, env: dict[str, str] | None = No
 def bench_noop(trees: dict[str, Path], rounds: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        write_manifest(tmp / "m.yaml", 10_000, ["1:1@2K"])
-        finished_ledger(tmp, tmp / "m.yaml", images=True)
         server = subprocess.Popen(
             [sys.executable, str(BENCH / "standin_server.py"), "--lifetime", "600"],
             stdout=subprocess.PIPE,
             text=True,
         )
         assert server.stdout is not None
-        url = server.stdout.readline().split()[0]
+        url, image_base = server.stdout.readline().split()
+        write_manifest(tmp / "m.yaml", 10_000, ["1:1@2K"])
+        finished_ledger(tmp, tmp / "m.yaml", images=True, image_base=image_base)
         times: dict[str, list[float]] = {name: [] for name in trees}
         try:
             for r in range(rounds):
                 for name, tree in list(trees.items())[:: 1 if r % 2 == 0 else -1]:
                     cmd = [sys.executable, "-m", "runner", "run", "--base-url", url, "--ledger", "l.jsonl",
                            "--out", "images", "m.yaml"]  # fmt: skip
-                    times[name].append(timed(cmd, tree, tmp, {"AIREITER_API_KEY": "t"}))
+                    times[name].append(timed(cmd, tree, tmp, {"AIREITER_API_KEY": "t"}, limit=120))
             with urllib.request.urlopen(f"{url}/bench/stats", timeout=30) as response:
                 stats = json.load(response)
         finally:
@@ -125,7 +137,7 @@ def bench_status(trees: dict[str, Path], rounds: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         write_manifest(tmp / "m.yaml", 100_000 // len(RATIOS) + 1, [f"{r}@2K" for r in RATIOS])
-        finished_ledger(tmp, tmp / "m.yaml", images=False)
+        finished_ledger(tmp, tmp / "m.yaml", images=False, image_base="http://127.0.0.2:9")
         times: dict[str, list[float]] = {name: [] for name in trees}
         for r in range(rounds):
             for name, tree in list(trees.items())[:: 1 if r % 2 == 0 else -1]:
