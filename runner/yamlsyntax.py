@@ -61,6 +61,11 @@ def compose(text: str, shown: str) -> Node | None:
             alias = _token_at(text, line, col, "*")
             problem = f"alias {alias} names no anchor defined before it"
             hint = "define the anchor (&name) before its first use"
+        elif "\ufeff" in _line_text(text, line):
+            # Pasting text from elsewhere leaves invisible marks that libyaml calls bad keys.
+            col = _line_text(text, line).index("\ufeff") + 1
+            problem = "an invisible byte-order mark (U+FEFF) stands inside the file"
+            hint = "delete it; most editors show it as <feff> or not at all"
         elif _is_tab(text, line, col) or "tab" in problem:
             problem = "tabs cannot indent YAML; use spaces"
             hint = "replace the tab at the start of the line with spaces"

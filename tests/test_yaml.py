@@ -321,3 +321,8 @@ def test_a_file_of_too_many_values_is_refused_fast_and_small(write: Callable[...
         load_text(text, "m.yaml")
     assert time.monotonic() - started < 3
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
+
+
+def test_a_byte_order_mark_inside_the_file_is_named(write: Callable[..., Path]) -> None:
+    msg = only_error(write("version: 1\nname: t\nsizes: ['1:1']\n\ufeffprompts: [{id: a, prompt: p}]\n"))
+    assert ":4:1: error: YAML syntax error: an invisible byte-order mark (U+FEFF) stands inside" in msg
