@@ -29,6 +29,8 @@ DEFAULT_OUT = "images"
 # of the real service.
 SANDBOX_LEDGER = "imgbatch.sandbox.ledger.jsonl"
 SANDBOX_OUT = "images-sandbox"
+# The embedded sandbox's endpoint (endpoint_of its in-process URL): it never issued a real task.
+SANDBOX_ENDPOINT = "http://sandbox.imgbatch.invalid:80"
 Record = dict[str, Any]
 
 # Statuses of a record besides the running ones upstream reports (pending, processing, ...).
@@ -128,6 +130,7 @@ class Ledger:
         self._journal: IO[str] | None = None
         self._journal_failed = ""  # why the journal could not be written (then it takes no more)
         self._lock: IO[str] | None = None
+        self.claimed = 0  # records written before endpoints were recorded, stamped by this open
 
     # --- opening ------------------------------------------------------------------------
 
@@ -150,6 +153,8 @@ class Ledger:
             ledger._load()
             if endpoint is not None:
                 ledger._check_endpoint(endpoint)
+                if write:
+                    ledger._claim_legacy(endpoint)
             if write and ledger.dirty:
                 ledger.compact()
         except BaseException:
@@ -165,6 +170,29 @@ class Ledger:
                 "Nothing was sent and the ledger was not changed",
                 hint="give this service its own --ledger (and --out), or the ledger's --base-url",
             )
+        self._check_legacy(endpoint)
+
+    def _legacy(self) -> list[Record]:
+        """Records written before imgbatch recorded endpoints: some real service's, maybe paid."""
+        return [r for r in self.records.values() if not r.get("endpoint")]
+
+    def _check_legacy(self, endpoint: str) -> None:
+        legacy = self._legacy()
+        if endpoint == SANDBOX_ENDPOINT and legacy:
+            # The sandbox would deny knowing them and mark paid tasks lost: it never adopts them.
+            raise GuardRefused(
+                f"{self.shown} holds {len(legacy)} records written before imgbatch recorded "
+                "endpoints (a real service's, maybe paid); the embedded sandbox never takes them "
+                "over. Nothing was sent and the ledger was not changed",
+                hint="drop --ledger (the sandbox has its own), or run against the real service",
+            )
+
+    def _claim_legacy(self, endpoint: str) -> None:
+        """A real service's run claims the records that name none, so the ledger belongs to
+        one service from then on (any other, and the sandbox, is refused)."""
+        for record in self._legacy():
+            self.put(record)
+            self.claimed += 1
 
     def _remove_stale_temps(self) -> None:
         """Temp files of rewrites a kill cut short. Only the lock holder rewrites this ledger,

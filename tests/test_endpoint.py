@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.ledger import endpoint_of
+from runner.ledger import SANDBOX_ENDPOINT, endpoint_of
 from runner.sandbox.transport import IN_PROCESS_URL
 from tests.helpers import run_cli
 from tests.sandbox_util import loopback
@@ -85,3 +85,30 @@ def test_the_sandbox_against_a_real_ledger_is_refused(
     assert result.exit_code == 4
     assert f"belongs to {endpoint_of(url)}; this run is against {EMBEDDED}" in result.stderr
     assert w.ledger.read_bytes() == before
+
+
+def test_a_ledger_from_before_endpoints_is_never_taken_over_by_the_sandbox(
+    world: Callable[..., World],
+) -> None:
+    w = world()
+    with loopback(w.sandbox) as url:
+        w.run(url, wait=False)  # paid tasks still running
+        legacy = [{k: v for k, v in r.items() if k != "endpoint"} for r in w.records()]
+        w.ledger.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in legacy), encoding="utf-8")
+        before = w.ledger.read_bytes()
+        result = run_cli("run", "--sandbox", "--ledger", str(w.ledger), str(w.manifest))
+        assert result.exit_code == 4, result.stderr
+        assert "records written before imgbatch recorded endpoints" in result.stderr
+        assert "Nothing was sent and the ledger was not changed" in result.stderr
+        assert w.ledger.read_bytes() == before  # nothing marked lost, nothing stamped
+        # The real service claims them and collects the paid tasks.
+        code, summary = w.run(url)
+        assert code == 0 and summary["submitted"] == 0
+    assert {r["endpoint"] for r in w.records()} == {endpoint_of(url)}
+    assert {r["status"] for r in w.records()} == {"completed"}
+    again = run_cli("run", "--sandbox", "--ledger", str(w.ledger), str(w.manifest))
+    assert again.exit_code == 4 and f"belongs to {endpoint_of(url)}" in again.stderr
+
+
+def test_the_sandbox_endpoint_is_the_in_process_one() -> None:
+    assert endpoint_of(IN_PROCESS_URL) == SANDBOX_ENDPOINT

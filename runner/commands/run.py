@@ -56,6 +56,12 @@ def drive(
 ) -> Summary:
     """Run the tasks against the client with the ledger open for writing."""
     ledger = Ledger.open(ledger_path, write=True, endpoint=endpoint_of(client.base_url))
+    if ledger.claimed:
+        click.echo(
+            f"imgbatch: {ledger_path}: {ledger.claimed} records written before imgbatch recorded "
+            f"endpoints now belong to {ledger.endpoint}",
+            err=True,
+        )
     progress = make_progress(interactive=False if quiet else None)
 
     async def go() -> Summary:
