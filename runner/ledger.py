@@ -216,10 +216,18 @@ class Ledger:
                 f"{self.shown} is in use by another imgbatch run (pid {holder})",
                 hint="wait for it to finish; the lock goes away with that process",
             ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+        except OSError as e:  # a full disk (or quota) fails the few bytes of the pid too
+            with contextlib.suppress(OSError):
+                f.close()
+            raise LedgerError(
+                f"{self.lock_path}: cannot write the lock file: {e.strerror or e}",
+                hint="nothing was sent; free space and rerun",
+            ) from None
         self._lock = f
 
     def _load(self) -> None:

@@ -175,3 +175,24 @@ def test_two_runs_with_their_own_ledgers_share_one_image_folder(tmp_path: Path, 
             assert (tmp_path / json.loads(line)["outputs"][0]["path"]).is_file()
     stats = httpx.get(f"{server}/sandbox/stats").json()
     assert stats["tasks"] == 6  # the second run adopted the first one's tasks: nothing paid twice
+
+
+def test_a_disk_already_full_under_the_ledger_names_the_lock_file(tmp_path: Path, server: str) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+
+    def full_disk() -> None:  # no file may grow at all, not even by the few bytes of a pid
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+    proc = subprocess.run(
+        imgbatch(tmp_path, server),
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=full_disk,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert f"{tmp_path / 'ledger.jsonl.lock'}: cannot write the lock file" in proc.stderr
+    assert "internal error" not in proc.stderr and "free space and rerun" in proc.stderr
+    assert httpx.get(f"{server}/sandbox/stats").json()["tasks"] == 0
