@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,3 +47,35 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine (our own counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: another user's process, alive
+        return True
+    return True
+
+
+def remove_dead_temps(folder: Path, pattern: re.Pattern[str]) -> int:
+    """Remove the files in `folder` whose whole name matches `pattern` and whose writer (the
+    pid in the name, group `pid`) no longer runs: what a kill cut short. A file of a running
+    process, or any name not of our making, is left alone. Returns how many were removed."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None or pid_alive(int(match["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
+            removed += 1
+    return removed

@@ -18,6 +18,7 @@ import enum
 import hashlib
 import os
 import random
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import Any
 import httpx
 
 from runner import __version__
+from runner.atomic import remove_dead_temps
 from runner.errors import InputError
 from runner.slots import SlotTransport
 from runner.verify import file_verified
@@ -234,10 +236,19 @@ class Downloader:
         return _sniff(head, ctype, host, final=True)
 
 
+# `.<stem>.<pid>.<8 hex>.part` (see Downloader._once) and the write probe below.
+_PART = re.compile(r"\..+\.(?P<pid>\d+)\.[0-9a-f]{8}\.part")
+_PROBE = re.compile(r"\.imgbatch-write-test\.(?P<pid>\d+)\.[0-9a-f]{8}")
+
+
 def prepare_out_dir(out_dir: Path) -> None:
-    """Make sure images can be written to `out_dir` before anything is paid for."""
+    """Make sure images can be written to `out_dir` before anything is paid for, and remove
+    the partial downloads of runs a kill cut short (their pid no longer runs; a run sharing
+    the folder is alive, so its files stay)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        remove_dead_temps(out_dir, _PART)
+        remove_dead_temps(out_dir, _PROBE)
         probe = out_dir / f".imgbatch-write-test.{os.getpid()}.{secrets.token_hex(4)}"
         with open(probe, "wb") as f:
             f.write(b"ok")

@@ -14,11 +14,12 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import urllib.parse
 from pathlib import Path
 from typing import IO, Any
 
-from runner.atomic import replace_file
+from runner.atomic import remove_dead_temps, replace_file
 from runner.bulk import bulk_build
 from runner.errors import GuardRefused, LedgerError
 from runner.redact import scrub, scrub_value
@@ -147,6 +148,7 @@ class Ledger:
                     f"{path}: the folder {path.parent} does not exist",
                     hint="create it or give another --ledger",
                 )
+            ledger._refuse_hard_links()
             ledger._acquire_lock()
             ledger._remove_stale_temps()
         try:
@@ -195,11 +197,22 @@ class Ledger:
             self.claimed += 1
 
     def _remove_stale_temps(self) -> None:
-        """Temp files of rewrites a kill cut short. Only the lock holder rewrites this ledger,
-        and we hold the lock, so none of them is in use."""
-        for tmp in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        """Temp files of rewrites a kill cut short: exactly `.<ledger>.<pid>.tmp` (what
+        runner/atomic.py writes) of a pid no longer running; a user's own file is not ours."""
+        remove_dead_temps(
+            self.path.parent, re.compile(re.escape(f".{self.path.name}.") + r"(?P<pid>\d+)\.tmp")
+        )
+
+    def _refuse_hard_links(self) -> None:
+        # The lock is per name: two names of one file would let two runs in at once, and the
+        # atomic rewrite would part the names anyway.
+        with contextlib.suppress(OSError):
+            links = self.path.stat().st_nlink
+            if links > 1:
+                raise LedgerError(
+                    f"{self.shown}: the ledger file has {links} hard links; two runs could share it unawares",
+                    hint="give each name its own copy, or use a symbolic link (ln -s) instead",
+                )
 
     def _acquire_lock(self) -> None:
         try:

@@ -95,9 +95,49 @@ def test_temp_files_of_a_killed_ledger_rewrite_are_removed_by_the_next_run(
     for path in stale:
         path.write_text("half a ledger", encoding="utf-8")
     other = w.tmp / ".another.ledger.jsonl.4242.tmp"  # another ledger's: not ours to touch
-    other.write_text("x", encoding="utf-8")
+    mine = w.tmp / f".{w.ledger.name}.mynotes.tmp"  # a user's own file: not of our making
+    for path in (other, mine):
+        path.write_text("x", encoding="utf-8")
     assert w.run()[0] == 0
-    assert not any(p.exists() for p in stale) and other.exists()
+    assert not any(p.exists() for p in stale) and other.exists() and mine.exists()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_partial_downloads_of_killed_runs_are_removed_and_a_live_runs_are_kept(
+    world: Callable[..., World],
+) -> None:
+    w = world()
+    w.out.mkdir()
+    alive = subprocess.Popen(["sleep", "60"])  # another run sharing the folder, still writing
+    try:
+        dead = [w.out / f".mq.p{i}.6d14a2245158386526bb.{_dead_pid()}.0a1b2c3d.part" for i in (1, 2)]
+        live = w.out / f".mq.p3.6d14a2245158386526bb.{alive.pid}.0a1b2c3d.part"
+        users = w.out / ".notes.12.part"  # not our pattern
+        for path in (*dead, live, users):
+            path.write_bytes(b"\0" * 1024)
+        assert w.run()[0] == 0
+        assert not any(p.exists() for p in dead)
+        assert live.exists() and users.exists()
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_hard_linked_ledger_is_refused_before_anything_is_sent(world: Callable[..., World]) -> None:
+    w = world()
+    w.run(wait=False)
+    (w.tmp / "b").mkdir()
+    os.link(w.ledger, w.tmp / "b" / w.ledger.name)
+    requests = sum(w.sandbox.requests.values())
+    with pytest.raises(ImgbatchError) as e:
+        w.run()
+    assert "hard links" in str(e.value) and e.value.exit_code == 2
+    assert sum(w.sandbox.requests.values()) == requests
 
 
 def test_a_service_that_cannot_be_reached_is_reported_within_seconds(tmp_path: Path) -> None:
