@@ -54,6 +54,10 @@ class Failure:
     verdict: Verdict
     message: str
     retry: bool = False  # worth another attempt at the same URL (dropped connection, 5xx, damage)
+    # No connection could be made (DNS, refused, connect timeout): the host may have moved, so
+    # the service is asked once for a fresh URL; `refreshed` says that was done.
+    connect: bool = False
+    refreshed: bool = False
 
 
 @dataclass
@@ -125,6 +129,7 @@ class Downloader:
         """Fetch every output of a completed record that has no file yet. `refresh` asks the
         service for the task again (fresh URLs) and returns the record it answered, or None."""
         refreshes = 0
+        asked_for_host = False
         while True:
             outputs = [dict(o) for o in record.get("outputs") or []]
             if not outputs:
@@ -147,7 +152,13 @@ class Downloader:
                     height=result.height,
                 )
             record = {**record, "outputs": outputs}
-            if failure is None or failure.verdict is not Verdict.STALE or refreshes >= MAX_REFRESHES:
+            if failure is not None and failure.connect and asked_for_host:
+                failure.refreshed = True  # the fresh URL did not help either
+            if failure is None or refreshes >= MAX_REFRESHES:
+                return record, failure
+            if failure.connect and not asked_for_host:
+                asked_for_host = True  # once: a host that is down for everyone stays down
+            elif failure.verdict is not Verdict.STALE:
                 return record, failure
             refreshes += 1
             fresh = await refresh()
@@ -190,7 +201,12 @@ class Downloader:
                     if failure is None:
                         failure = await self._save(response, host, part, digest)
             except (httpx.TimeoutException, httpx.TransportError) as e:
-                return Failure(Verdict.UNREACHABLE, f"cannot download from {host} ({_reason(e)})", retry=True)
+                return Failure(
+                    Verdict.UNREACHABLE,
+                    f"cannot download from {host} ({_reason(e)})",
+                    retry=True,
+                    connect=isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout)),
+                )
             if failure is not None:
                 return failure
             checked = await asyncio.to_thread(_verify, part)

@@ -54,6 +54,11 @@ def _duration(seconds: float) -> str:
 
 
 def download_advice(failure: Failure) -> str:
+    if failure.refreshed:
+        return (
+            f"{failure.message}, with a fresh URL from the service too; the task is paid: rerun once "
+            "that host can be reached (check the network, proxy or DNS)"
+        )
     if failure.verdict is Verdict.UNREACHABLE:
         return f"{failure.message}; the task is paid: rerun the same command to download it"
     if failure.verdict is Verdict.STALE:

@@ -3,6 +3,7 @@ images from 127.0.0.2 (like a CDN), which records the headers it receives."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -272,8 +273,37 @@ def test_a_redirect_to_another_host_carries_no_credentials_either(tmp_path: Path
 def test_the_sandbox_command_knows_every_image_fault_and_refuses_others() -> None:
     from runner import cli_sandbox as cli
     from runner.sandbox import imagehost
-    from tests.helpers import run_cli
-
+    
     assert cli.IMAGE_FAULTS == imagehost.IMAGE_FAULTS  # the click layer keeps a copy to stay light
     result = run_cli("sandbox", "--image-faults", "404,teapot")
     assert result.exit_code == 2 and "teapot: use 404, expired" in result.stderr
+
+
+def test_a_stored_url_whose_host_is_gone_is_replaced_by_a_fresh_one(cdn: Callable[..., Cdn]) -> None:
+    c = cdn()
+    assert c.run()[0] == 0
+    records = c.w.records()
+    first = records[0]
+    (c.w.ledger.parent / first["outputs"][0]["path"]).unlink()
+    first["outputs"][0]["url"] = "http://127.0.0.1:1/files/x.png"  # the CDN moved; nothing listens
+    c.w.ledger.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records), encoding="utf-8")
+    queries = c.queries()
+    code, summary = c.run()
+    assert code == 0 and summary["downloads"] == 1 and summary["submitted"] == 0, summary["errors"]
+    assert c.queries() == queries + 1  # asked once for a fresh URL
+    assert c.submits() == 2
+
+
+def test_a_host_down_for_every_url_is_not_promised_to_a_plain_rerun(cdn: Callable[..., Cdn]) -> None:
+    c = cdn()
+    c.run(wait=False)
+    time.sleep(0.1)
+    c.w.sandbox.image_base_url = "http://127.0.0.2:9"  # fresh URLs point there too
+    code, summary = c.run()
+    assert code == 5 and len(summary["errors"]) == 2
+    for line in summary["errors"]:
+        assert (
+            "with a fresh URL from the service too" in line and "rerun once that host can be reached" in line
+        )
+        assert "rerun the same command" not in line
+
