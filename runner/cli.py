@@ -238,6 +238,23 @@ def ledger_and_out(ledger_path: Path | None, out_dir: Path | None, sandbox: bool
     return ledger_path or Path(DEFAULT_LEDGER), out_dir or Path(DEFAULT_OUT)
 
 
+# The download bounds, for run and for status --refresh (which downloads finished tasks too).
+MAX_IMAGE_MB = click.option(
+    "--max-image-mb",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=64.0,
+    show_default=True,
+    help="Largest image download accepted, in MB; larger bodies are cut off while streaming.",
+)
+DOWNLOAD_TIMEOUT = click.option(
+    "--download-timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds one image download may take in all, retries included.",
+)
+
+
 @cli.command()
 @PATHS
 @MAX_PLAN_TASKS
@@ -285,20 +302,8 @@ def ledger_and_out(ledger_path: Path | None, out_dir: Path | None, sandbox: bool
     help="Seconds from submission a task may take; then it is recorded timed_out (still paid; "
     "a later run asks the service again).",
 )
-@click.option(
-    "--max-image-mb",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=64.0,
-    show_default=True,
-    help="Largest image download accepted, in MB; larger bodies are cut off while streaming.",
-)
-@click.option(
-    "--download-timeout",
-    type=click.FloatRange(min=0.0, min_open=True),
-    default=300.0,
-    show_default=True,
-    help="Seconds one image download may take in all, retries included.",
-)
+@MAX_IMAGE_MB
+@DOWNLOAD_TIMEOUT
 @click.option("--retry-failed", is_flag=True, help="Resubmit failed tasks (as <out_task_id>-r<attempt>).")
 @click.option(
     "--yes", "-y", is_flag=True, help="Do not ask before spending (without a terminal it never asks)."
@@ -376,6 +381,8 @@ def run(
 @click.option(
     "--refresh", is_flag=True, help="Ask the service about unfinished tasks once and download finished ones."
 )
+@MAX_IMAGE_MB
+@DOWNLOAD_TIMEOUT
 @connection_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
@@ -387,9 +394,15 @@ def status(
     out_dir: Path | None,
     refresh: bool,
     fmt: str,
+    max_image_mb: float,
+    download_timeout: float,
     **opts: Any,
 ) -> None:
-    """What the ledger says about the manifests' tasks, per manifest."""
+    """What the ledger says about the manifests' tasks, per manifest.
+
+    Exit 0 when every planned task is completed with its images on disk; 1 otherwise; with
+    --refresh, 5 when the service or an image host could not be reached or was too slow.
+    """
     if refresh and opts["sandbox"]:
         raise click.UsageError(
             "--refresh needs a sandbox that outlives a run: start "
@@ -398,7 +411,19 @@ def status(
     from runner.commands.status import status as command
 
     ledger_path, out_dir = ledger_and_out(ledger_path, out_dir, opts["sandbox"])
-    ctx.exit(command(paths, connection_from(opts), ledger_path, refresh, out_dir, fmt))
+    conn = connection_from(opts)
+    ctx.exit(
+        command(
+            paths,
+            conn,
+            ledger_path,
+            refresh,
+            out_dir,
+            fmt,
+            max_image_mb=max_image_mb,
+            download_timeout=download_timeout,
+        )
+    )
 
 
 # The review and CI commands (prune, diff, report, merge-ledgers) and the sandbox with its

@@ -14,6 +14,7 @@ from PIL import Image
 
 from runner.sandbox import Faults
 from runner.sandbox.imagehost import ImageFaults
+from tests.helpers import run_cli
 from tests.sandbox_util import loopback
 from tests.test_run import World
 
@@ -273,7 +274,8 @@ def test_a_redirect_to_another_host_carries_no_credentials_either(tmp_path: Path
 def test_the_sandbox_command_knows_every_image_fault_and_refuses_others() -> None:
     from runner import cli_sandbox as cli
     from runner.sandbox import imagehost
-    
+    from tests.helpers import run_cli
+
     assert cli.IMAGE_FAULTS == imagehost.IMAGE_FAULTS  # the click layer keeps a copy to stay light
     result = run_cli("sandbox", "--image-faults", "404,teapot")
     assert result.exit_code == 2 and "teapot: use 404, expired" in result.stderr
@@ -307,3 +309,22 @@ def test_a_host_down_for_every_url_is_not_promised_to_a_plain_rerun(cdn: Callabl
         )
         assert "rerun the same command" not in line
 
+
+def test_status_refresh_has_the_download_bounds_and_says_why_an_image_is_missing(
+    cdn: Callable[..., Cdn],
+) -> None:
+    c = cdn()
+    c.run(wait=False)
+    time.sleep(0.1)
+    c.image(kinds=("slow",), times=0, drip_seconds=0.05)
+    where = ["--base-url", c.url, "--ledger", str(c.w.ledger), "--out", str(c.w.out), str(c.w.manifest)]
+    started = time.monotonic()
+    result = run_cli("status", "--refresh", "--download-timeout", "0.5", *where)
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 5, result.stderr
+    assert result.stderr.count("imgbatch: not done: ") == 2
+    assert "did not arrive within 0.5 s (--download-timeout)" in result.stderr
+    assert "submitted" not in result.stderr  # no run progress lines: nothing is submitted here
+    c.image(kinds=("oversized",), times=0, oversize_mb=3)
+    result = run_cli("status", "--refresh", "--max-image-mb", "1", *where)
+    assert result.exit_code == 1 and "larger than 1 MB" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from runner.download import Downloader
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE
 from runner.ledger import Ledger, endpoint_of
 from runner.plan import Task
-from runner.progress import make_progress
+from runner.progress import Progress, make_progress
 from runner.run import Runner, RunOptions, Summary
 from runner.shard import Shard
 from runner.spend import Estimate
@@ -62,7 +63,8 @@ def drive(
             f"endpoints now belong to {ledger.endpoint}",
             err=True,
         )
-    progress = make_progress(interactive=False if quiet else None)
+    # Quiet (status --refresh): its table is the report; count lines meant for a run would mislead.
+    progress = Progress(every=math.inf) if quiet else make_progress()
 
     async def go() -> Summary:
         download_options = options.download_options()

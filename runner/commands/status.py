@@ -12,6 +12,7 @@ from runner import report
 from runner.commands._common import echo_lines, load_plan
 from runner.commands.connection import Connection, make_client
 from runner.commands.run import drive
+from runner.download import DEFAULT_DOWNLOAD_TIMEOUT, DEFAULT_MAX_IMAGE_MB
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_UNREACHABLE
 from runner.ledger import Ledger
 from runner.run import RunOptions
@@ -26,11 +27,21 @@ def status(
     out_dir: Path,
     fmt: str,
     transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    max_image_mb: float = DEFAULT_MAX_IMAGE_MB,
+    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
 ) -> int:
     checked, tasks = load_plan(paths)
     refreshed = None
     if refresh:
-        options = RunOptions(out_dir=out_dir, submit=False, wait=False, poll_once=True)
+        options = RunOptions(
+            out_dir=out_dir,
+            submit=False,
+            wait=False,
+            poll_once=True,
+            max_image_mb=max_image_mb,
+            download_timeout=download_timeout,
+        )
         refreshed = drive(tasks, make_client(conn, transport), ledger_path, options, quiet=True)
     ledger = Ledger.open(ledger_path, write=False)
     base = ledger.path.parent
@@ -47,5 +58,10 @@ def status(
             err=True,
         )
         return EXIT_UNREACHABLE
+    if refreshed is not None and refreshed.errors:
+        # Why an image is still missing and what to do: the same lines as `run`.
+        echo_lines([f"imgbatch: not done: {e}" for e in refreshed.errors], err=True)
+        if refreshed.download_unreachable:
+            return EXIT_UNREACHABLE
     # Done means every planned task completed with its images on disk as recorded.
     return EXIT_OK if all(r["done"] == r["tasks"] for r in rows) else EXIT_FAILURE
