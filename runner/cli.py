@@ -304,6 +304,13 @@ DOWNLOAD_TIMEOUT = click.option(
 )
 @MAX_IMAGE_MB
 @DOWNLOAD_TIMEOUT
+@click.option(
+    "--lost-after",
+    type=click.FloatRange(0.0),
+    default=60.0,
+    hidden=True,  # for tests: shorter spans only make paying twice after replication lag likelier
+    help="Seconds over which 3 denials (404) of a task must spread before it is sent again or lost.",
+)
 @click.option("--retry-failed", is_flag=True, help="Resubmit failed tasks (as <out_task_id>-r<attempt>).")
 @click.option(
     "--yes", "-y", is_flag=True, help="Do not ask before spending (without a terminal it never asks)."
@@ -340,6 +347,7 @@ def run(
     task_timeout: float,
     max_image_mb: float,
     download_timeout: float,
+    lost_after: float,
     **opts: Any,
 ) -> None:
     """Submit what is new, wait, download the images, record everything in the ledger.
@@ -369,6 +377,7 @@ def run(
         task_timeout=task_timeout,
         max_image_mb=max_image_mb,
         download_timeout=download_timeout,
+        lost_after=lost_after,
     )
     ctx.exit(command(paths, connection_from(opts), ledger_path, options, fmt, shard=shard, yes=yes))
 

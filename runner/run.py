@@ -357,6 +357,13 @@ class Runner:
         if after is not None and after.kind is Kind.UNKNOWN:
             await self.client.sleep(self.client.retry.delay(1, self.rng))  # let a slow submit land
         found = await self.client.query(record["submit_id"])
+        rejected = after is not None and after.kind is Kind.REJECTED
+        never_sent = after is not None and after.unreachable  # every attempt's connection refused
+        if found.kind is Kind.NOT_FOUND and self.opts.submit and not rejected and not never_sent:
+            # The submit may have reached the service: one 404 may be replication lag, so it must
+            # be denied as often as an acknowledged task before it is `lost`, or the id would be
+            # sent (and paid) twice.
+            found = await self._denied_over_span(record) or found
         if found.kind is Kind.OK and found.data is not None:
             self.summary.adopted += 1
             if ticket is not None:
@@ -390,6 +397,18 @@ class Runner:
             return await self._spend(record, task, ticket)
         return await self._send(record, task, rounds + 1, ticket)
 
+    async def _denied_over_span(self, record: Record) -> Answer | None:
+        """Ask again, backed off, until the service has denied knowing the task LOST_DENIALS
+        times over at least lost_after seconds (None), or answers otherwise (that answer)."""
+        denials = [time.monotonic()]
+        while len(denials) < LOST_DENIALS or denials[-1] - denials[0] < self.opts.lost_after:
+            await asyncio.sleep(denial_wait(self.opts.lost_after, len(denials)))
+            found = await self.client.query(record["submit_id"])
+            if found.kind is not Kind.NOT_FOUND:
+                return found
+            denials.append(time.monotonic())
+        return None
+
     def _unresolved(self, record: Record, message: str, *, unreachable: bool = False) -> None:
         self.summary.unresolved += 1
         self.summary.unreachable |= unreachable
@@ -420,8 +439,7 @@ class Runner:
                 self.ledger.put(record)
                 break
             if denials and not self.opts.poll_once:
-                # Back off over the whole lost_after span: waits of 1/3 then 2/3 of it.
-                wait = self.opts.lost_after * 2 ** (len(denials) - 1) / (2 ** (LOST_DENIALS - 1) - 1)
+                wait = denial_wait(self.opts.lost_after, len(denials))
                 await asyncio.sleep(max(0.0, min(wait, deadline - time.time())))
             elif not self.opts.poll_once:
                 wait = interval * (0.8 + 0.4 * self.rng.random())
@@ -498,6 +516,11 @@ class Runner:
     def _warn(self, message: str) -> None:
         self.summary.warnings.append(message)
         self.progress.note(f"warning: {message}")
+
+
+def denial_wait(lost_after: float, denials: int) -> float:
+    """The wait after the n-th denial: the waits span lost_after (1/3, then 2/3 of it)."""
+    return float(lost_after * 2 ** (denials - 1) / (2 ** (LOST_DENIALS - 1) - 1))
 
 
 def _new_record(task: Task, attempt: int) -> Record:

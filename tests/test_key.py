@@ -92,7 +92,7 @@ def test_a_server_echoing_the_key_gets_it_into_no_output_and_no_file(
     with contextlib.ExitStack() as stack:
         url = stack.enter_context(loopback(w.sandbox)) if mode == "loopback" else None
         for _ in range(4):
-            code, summary = w.run(url)
+            code, summary = w.run(url, lost_after=0.3)
             printed.append(json.dumps(summary))
             printed.append(capsys.readouterr().err)
             if code in (0, 1):

@@ -61,6 +61,8 @@ def imgbatch(tmp: Path, url: str, *extra: str) -> list[str]:
         "0.1",
         "--concurrency",
         "4",
+        "--lost-after",
+        "0.3",
         *extra,
         str(tmp / "m.yaml"),
     ]

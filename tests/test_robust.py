@@ -49,7 +49,8 @@ def server() -> Iterator[str]:
 def imgbatch(folder: Path, url: str, *extra: str, ledger: str = "ledger.jsonl") -> list[str]:
     return [
         sys.executable, "-m", "runner", "run", "--base-url", url, "--ledger", str(folder / ledger),
-        "--out", str(folder / "images"), "--poll-interval", "0.1", *extra, str(folder / "m.yaml"),
+        "--out", str(folder / "images"), "--poll-interval", "0.1", "--lost-after", "0.3", *extra,
+        str(folder / "m.yaml"),
     ]  # fmt: skip
 
 
