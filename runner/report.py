@@ -170,6 +170,7 @@ def status_rows(
                 "not_submitted": 0,
                 "missing": 0,
                 "credits_used": 0,
+                "credits_estimated": 0,  # tasks paid for but not yet reporting credits_used
                 "images": 0,
                 "done": 0,
             }
@@ -195,6 +196,12 @@ def status_rows(
             row["running"] += 1
         if record and isinstance(record.get("credits_used"), (int, float)):
             row["credits_used"] += record["credits_used"]
+        elif (
+            record
+            and status not in FAILED_STATES
+            and isinstance(record.get("estimated_credits"), (int, float))
+        ):
+            row["credits_estimated"] += record["estimated_credits"]
     return list(rows.values())
 
 
@@ -221,9 +228,15 @@ def status_table(rows: Sequence[dict[str, Any]], ledger: Any) -> list[str]:
         "images",
         "missing",
     )
-    table = [headers] + [
-        tuple(f"{r[k]:,}" if isinstance(r[k], (int, float)) else str(r[k]) for k in keys) for r in rows
-    ]
+    table = [headers] + [tuple(_cell(r, k) for k in keys) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table]
     return [*lines, "", f"ledger: {ledger}"]
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row[key]
+    if key == "credits_used" and row.get("credits_estimated"):
+        # Running tasks are paid for too; until they report what they used, their estimate.
+        return f"~{value + row['credits_estimated']:,}"
+    return f"{value:,}" if isinstance(value, (int, float)) else str(value)

@@ -337,3 +337,15 @@ def test_status_refresh_against_a_dead_service_says_so(
     err = capsys.readouterr().err
     assert code == 5 and "6 tasks could not be refreshed" in err
     assert all(r["status"] == "pending" for r in w.records())  # nothing recorded was lost
+
+
+def test_status_counts_the_credits_of_tasks_still_running(world: Callable[..., World]) -> None:
+    w = world()
+    w.run(wait=False)  # paid, still running: no credits_used yet
+    code, report = w.status()
+    assert code == 1  # not done: nothing downloaded yet
+    row = report["manifests"][0]
+    assert row["running"] == 6 and row["credits_used"] == 0 and row["credits_estimated"] == 600
+    text = run_cli("status", "--ledger", str(w.ledger), str(w.manifest))
+    header, line = text.stdout.splitlines()[:2]
+    assert line.split()[header.split().index("CREDITS") - 1] == "~600"  # NOT SUBMITTED is two words
