@@ -21,7 +21,10 @@ def advice(record: Record | None, said: str | None, downloaded: bool, waited: bo
             return ""
         return error or said or "its image is not on disk; rerun to download it (it is paid)"
     if status in FAILED_STATES:
-        return f"{status}: {error or said or 'no reason given'}; --retry-failed submits it again (paid again)"
+        reason = error or said or "no reason given"
+        if "--retry-failed" in reason:  # the reason already says what --retry-failed does (lost)
+            return f"{status}: {reason}"
+        return f"{status}: {reason}; --retry-failed submits it again (paid again)"
     if status == SUBMITTING:
         prefix = f"{said}; " if said else ""
         return f"{prefix}outcome unknown: rerun, it asks the service before submitting"

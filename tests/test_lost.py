@@ -71,6 +71,8 @@ def test_lost_only_after_three_denials_over_the_span_and_retry_failed_asks_first
         assert w.sandbox.requests["/api/openapi/query"] - queries == 6 * 3
         for r in w.records():
             assert r["status"] == "lost" and "denied knowing this task 3 times" in r["error"]
+        for line in summary["todo"]:  # one piece of advice, not two that disagree
+            assert line.count("--retry-failed") == 1 and "then resubmits it" in line
         # The service finds them again: --retry-failed asks first and adopts, paying nothing.
         give_back(w, gone)
         code, summary = w.run(url, retry_failed=True)
