@@ -287,8 +287,13 @@ class Ledger:
         except json.JSONDecodeError as e:
             raise LedgerError(
                 f"{path}:{lineno}:{e.colno}: not a ledger record ({e.msg})",
-                hint="fix or restore that line (git checkout); imgbatch will not overwrite a ledger "
-                "it cannot read",
+                hint=(
+                    "fix or remove that line (the journal holds changes not yet in the ledger; it is "
+                    "not in git)"
+                    if path.name.endswith(".journal")
+                    else "fix or restore that line (git checkout)"
+                )
+                + "; imgbatch will not overwrite a ledger it cannot read",
             ) from None
         if (
             not isinstance(record, dict)

@@ -237,3 +237,15 @@ def test_a_disk_already_full_under_the_ledger_names_the_lock_file(tmp_path: Path
     assert f"{tmp_path / 'ledger.jsonl.lock'}: cannot write the lock file" in proc.stderr
     assert "internal error" not in proc.stderr and "free space and rerun" in proc.stderr
     assert httpx.get(f"{server}/sandbox/stats").json()["tasks"] == 0
+
+
+def test_a_bad_journal_line_is_not_sent_to_git_for_a_fix(world: Callable[..., World]) -> None:
+    w = world()
+    w.run(wait=False)
+    journal = w.ledger.with_name(w.ledger.name + ".journal")
+    good = json.dumps(w.records()[0]) + "\n"
+    journal.write_text("{not json\n" + good, encoding="utf-8")  # not the torn last line
+    with pytest.raises(ImgbatchError) as e:
+        w.run()
+    assert f"{journal}:1:" in str(e.value) and e.value.exit_code == 2
+    assert "git checkout" not in str(e.value) and "not in git" in str(e.value)
