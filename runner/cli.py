@@ -50,6 +50,12 @@ class ImgbatchGroup(click.Group):
                 err=True,
             )
             ctx.exit(EXIT_INTERNAL)
+        finally:
+            # Digests of image files, kept for the next command; a command that checked no
+            # file never imported the module (so --help and validate stay light).
+            verify = sys.modules.get("runner.verify")
+            if verify is not None:
+                verify.save_caches()
 
 
 @click.group(cls=ImgbatchGroup, context_settings={"help_option_names": ["-h", "--help"]})

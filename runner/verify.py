@@ -1,30 +1,146 @@
 """Is a completed record's image really here? A file counts only if it exists at the path the
 ledger records (relative to the ledger's folder) and has the recorded sha256: a fresh clone
 without images, or a file edited since, is not `done`. One check for run, status, plan and
-report; light to import (no httpx, no Pillow)."""
+report; light to import (no httpx, no Pillow).
+
+Hashing every image on every command is most of a no-op rerun's time (4-6 MB each), so the
+digests are kept in a cache beside the ledger (CACHE_NAME, local, never committed). An
+entry is used only while the file's size, mtime, inode and ctime are all exactly as they were
+when it was hashed; ctime cannot be set back by a program, so any change to the file, or a
+file put in its place, is hashed again. A cache that cannot be read is ignored and rebuilt."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
+import stat
+import time
 from pathlib import Path
 from typing import Any
 
+from runner.atomic import replace_file
 from runner.ledger import COMPLETED, Record
 
-# Digests by (path, inode, size, mtime): a run checks each file several times, hashing it once.
-_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+CACHE_NAME = ".imgbatch-verified.json"
+_VERSION = 1
+# A file changed within the filesystem's timestamp granularity after we hashed it could keep
+# every stat field: only files untouched for this long before their hash are remembered.
+_SETTLED_NS = 2_000_000_000
+
+
+class _Cache:
+    """Digests of the files under one folder, keyed by the path the ledger records."""
+
+    def __init__(self, folder: str) -> None:
+        self.path = os.path.join(folder, CACHE_NAME)
+        self.entries: dict[str, Any] = {}
+        # Files too fresh to remember on disk, remembered for this command only (a run checks
+        # a file several times).
+        self.fresh: dict[str, list[Any]] = {}
+        self.dirty = False
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                data = json.load(f)
+            if isinstance(data, dict) and data.get("version") == _VERSION:
+                files = data.get("files")
+                if isinstance(files, dict):
+                    self.entries = {k: v for k, v in files.items() if _well_formed(v)}
+                    self.dirty = len(self.entries) != len(files)
+        except (OSError, ValueError, RecursionError):
+            self.dirty = True  # missing or unreadable: written afresh if anything is hashed
+
+    def digest(self, key: str, full: str, sig: list[int]) -> str | None:
+        entry = self.entries.get(key)
+        if entry is not None and entry[:4] == sig:
+            return str(entry[4])
+        entry = self.fresh.get(key)
+        if entry is not None and entry[:4] == sig:
+            return str(entry[4])
+        started = time.time_ns()
+        hashed = _hash(full)
+        if hashed is None:
+            self.forget(key)
+            return None
+        digest, opened = hashed
+        if opened == sig and max(sig[1], sig[3]) < started - _SETTLED_NS:
+            self.entries[key] = [*sig, digest]
+            self.dirty = True
+        else:
+            self.forget(key)
+            if not opened:
+                return None  # written to while we read it: no digest describes it
+            if opened == sig:
+                self.fresh[key] = [*sig, digest]
+        return digest
+
+    def forget(self, key: str) -> None:
+        self.fresh.pop(key, None)
+        if self.entries.pop(key, None) is not None:
+            self.dirty = True
+
+    def save(self) -> None:
+        if not self.dirty:
+            return
+        text = json.dumps({"version": _VERSION, "files": self.entries}, separators=(",", ":"))
+        # A cache is only a shortcut: a read-only folder or full disk just means hashing again.
+        with contextlib.suppress(OSError):
+            replace_file(Path(self.path), text + "\n")
+        self.dirty = False
+
+
+_CACHES: dict[str, _Cache] = {}
+
+
+def _cache(folder: Path) -> _Cache:
+    key = str(folder)
+    if key not in _CACHES:
+        _CACHES[key] = _Cache(key)
+    return _CACHES[key]
+
+
+def save_caches() -> None:
+    """Write the digest caches this process changed (end of a command); never raises."""
+    for cache in _CACHES.values():
+        cache.save()
+    _CACHES.clear()  # the next command (tests run many in one process) reads the files again
+
+
+def _well_formed(entry: Any) -> bool:
+    return (
+        isinstance(entry, list)
+        and len(entry) == 5
+        and all(type(n) is int for n in entry[:4])
+        and isinstance(entry[4], str)
+    )
+
+
+def _signature(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
+def _hash(path: str) -> tuple[str, list[int]] | None:
+    """The file's sha256 and the signature of the file actually read, or None if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            before = _signature(os.fstat(f.fileno()))
+            h = hashlib.sha256()
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+            after = _signature(os.fstat(f.fileno()))
+    except (OSError, ValueError):
+        return None
+    return h.hexdigest(), (before if before == after else [])
 
 
 def sha256_of(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
+    """The sha256 of a file (not cached on disk: for files outside a ledger's records)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def output_path(output: dict[str, Any], ledger_dir: Path) -> Path | None:
@@ -43,13 +159,21 @@ def has_file(output: dict[str, Any], base: Path) -> bool:
 
 def file_verified(output: dict[str, Any], base: Path) -> bool:
     """The output's file exists and has the sha256 recorded for it."""
-    path = output_path(output, base)
-    if path is None or not isinstance(output.get("sha256"), str):
+    stored = output.get("path")
+    expected = output.get("sha256")
+    if not isinstance(stored, str) or not stored or not isinstance(expected, str):
         return False
+    full = os.path.join(base, stored)  # an absolute stored path stays as it is
+    cache = _cache(base)
     try:
-        return path.is_file() and sha256_of(path) == str(output["sha256"])
-    except OSError:
-        return False  # unreadable: not the image the ledger records
+        st = os.stat(full)
+    except (OSError, ValueError):  # missing, unreadable or not a valid name
+        cache.forget(stored)
+        return False
+    if not stat.S_ISREG(st.st_mode):
+        cache.forget(stored)
+        return False
+    return cache.digest(stored, full, _signature(st)) == expected
 
 
 def images_verified(record: Record, ledger_dir: Path) -> bool:
@@ -57,7 +181,4 @@ def images_verified(record: Record, ledger_dir: Path) -> bool:
     outputs = record.get("outputs")
     if record.get("status") != COMPLETED or not isinstance(outputs, list) or not outputs:
         return False
-    try:
-        return all(isinstance(o, dict) and file_verified(o, ledger_dir) for o in outputs)
-    except OSError:
-        return False  # unreadable: not the image the ledger records
+    return all(isinstance(o, dict) and file_verified(o, ledger_dir) for o in outputs)

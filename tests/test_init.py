@@ -30,7 +30,7 @@ def test_init_in_an_empty_folder_gives_a_valid_runnable_setup(tmp_path: Path) ->
     # the modeline resolves, relative to the manifest, to the copy init wrote
     assert (manifest.parent / first.split("$schema=")[1]).resolve() == schema_copy.resolve()
     assert (folder / ".gitignore").read_text() == (
-        "*.ledger.jsonl.lock\n*.ledger.jsonl.journal\nimgbatch.sandbox.ledger.jsonl\nimages-sandbox/\n"
+        "*.ledger.jsonl.lock\n*.ledger.jsonl.journal\n.imgbatch-verified.json\nimgbatch.sandbox.ledger.jsonl\nimages-sandbox/\n"
     )
     assert (folder / ".gitattributes").read_text() == "*.ledger.jsonl merge=imgbatch\n"
     assert 'git config merge.imgbatch.driver "imgbatch merge-ledgers -o %A --base %O %A %B"' in result.stdout
@@ -64,11 +64,12 @@ def test_init_in_an_existing_repo_never_overwrites(tmp_path: Path) -> None:
     assert "skipped .imgbatch/manifest.schema.json (it exists" in result.stdout
     assert "skipped manifests/cats.yaml (it exists" in result.stdout
     assert "skipped .gitattributes (it has the lines already)" in result.stdout
-    assert "added .gitignore: *.ledger.jsonl.journal, imgbatch.sandbox" in result.stdout
+    added = "added .gitignore: *.ledger.jsonl.journal, .imgbatch-verified.json, imgbatch.sandbox"
+    assert added in result.stdout
     assert mine.read_text(encoding="utf-8") == "my own manifest"
     assert (tmp_path / ".imgbatch" / "manifest.schema.json").read_text(encoding="utf-8") == "{}"
     assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == (
-        "node_modules/\n*.ledger.jsonl.lock\n*.ledger.jsonl.journal\nimgbatch.sandbox.ledger.jsonl\nimages-sandbox/\n"
+        "node_modules/\n*.ledger.jsonl.lock\n*.ledger.jsonl.journal\n.imgbatch-verified.json\nimgbatch.sandbox.ledger.jsonl\nimages-sandbox/\n"
     )
     # a second manifest next to the user's: init with another name, then the folder validates
     assert run_cli("init", "--name", "starter", str(tmp_path)).exit_code == 0
@@ -94,7 +95,7 @@ def test_init_keeps_crlf_line_ends_and_never_follows_a_dangling_link(tmp_path: P
     result = run_cli("init", str(tmp_path))
     assert result.exit_code == 0
     assert (tmp_path / ".gitignore").read_bytes() == (
-        b"node_modules\r\n*.ledger.jsonl.lock\r\n*.ledger.jsonl.journal\r\n"
+        b"node_modules\r\n*.ledger.jsonl.lock\r\n*.ledger.jsonl.journal\r\n.imgbatch-verified.json\r\n"
         b"imgbatch.sandbox.ledger.jsonl\r\nimages-sandbox/\r\n"
     )
     assert (

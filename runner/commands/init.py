@@ -17,12 +17,19 @@ from runner.atomic import create_file
 from runner.errors import EXIT_OK, InputError
 from runner.ledger import SANDBOX_LEDGER, SANDBOX_OUT
 from runner.schema import schema_text
+from runner.verify import CACHE_NAME
 from runner.yamlio import reads_as_text
 
 SCHEMA_COPY = Path(".imgbatch") / "manifest.schema.json"
 MANIFEST_DIR = Path("manifests")
-# Lock and journal are per machine; what `run --sandbox` writes is made up, not worth keeping.
-GITIGNORE_LINES = ("*.ledger.jsonl.lock", "*.ledger.jsonl.journal", SANDBOX_LEDGER, f"{SANDBOX_OUT}/")
+# Lock, journal and digest cache are per machine; what `run --sandbox` writes is made up.
+GITIGNORE_LINES = (
+    "*.ledger.jsonl.lock",
+    "*.ledger.jsonl.journal",
+    CACHE_NAME,
+    SANDBOX_LEDGER,
+    f"{SANDBOX_OUT}/",
+)
 GITATTRIBUTES_LINES = ("*.ledger.jsonl merge=imgbatch",)
 MERGE_DRIVER_COMMAND = 'git config merge.imgbatch.driver "imgbatch merge-ledgers -o %A --base %O %A %B"'
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*\Z")
