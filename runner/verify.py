@@ -48,8 +48,10 @@ class _Cache:
                 if isinstance(files, dict):
                     self.entries = {k: v for k, v in files.items() if _well_formed(v)}
                     self.dirty = len(self.entries) != len(files)
+        except FileNotFoundError:
+            pass  # written once there is a digest to keep
         except (OSError, ValueError, RecursionError):
-            self.dirty = True  # missing or unreadable: written afresh if anything is hashed
+            self.dirty = True  # unreadable: written afresh
 
     def digest(self, key: str, full: str, sig: list[int]) -> str | None:
         entry = self.entries.get(key)
