@@ -271,7 +271,7 @@ class Ledger:
 
     def _read_lines(self, path: Path) -> list[str]:
         try:
-            return path.read_text(encoding="utf-8").splitlines()
+            text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
             raise LedgerError(
                 f"{path}: byte {e.start} is not UTF-8",
@@ -279,6 +279,12 @@ class Ledger:
             ) from None
         except OSError as e:
             raise LedgerError(f"{path}: cannot read: {e.strerror}") from None
+        # A record ends at "\n" only: JSON leaves U+2028, U+0085 and the like unescaped in a
+        # prompt, and str.splitlines() would cut the record there.
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        return lines
 
     @staticmethod
     def _parse(line: str, path: Path, lineno: int) -> Record:
