@@ -254,6 +254,7 @@ class Runner:
 
     async def _process(self, task: Task) -> None:
         counts = self.progress.counts
+        record: Record | None = None
         try:
             record = await self._ensure_submitted(task)
             if record is None or record["status"] == SUBMITTING:
@@ -272,6 +273,8 @@ class Runner:
                 counts.failed += 1
                 self.progress.note(f"{record['out_task_id']} {record['status']}: {record.get('error')}")
         finally:
+            if record is not None:
+                await self.budget.finished(record["submit_id"], record["params"])
             counts.queued -= 1
             self.progress.update()
 
@@ -297,7 +300,7 @@ class Runner:
         found = await self.client.query(record["submit_id"], record.get("task_id"))
         if found.kind is Kind.OK and found.data is not None:
             self.summary.adopted += 1
-            return self._accept({**record, "error": None}, found.data)
+            return await self._accept({**record, "error": None}, found.data)
         if found.kind is Kind.NOT_FOUND:
             return None
         self._unresolved(record, found.message, unreachable=found.unreachable)
@@ -342,7 +345,7 @@ class Runner:
             stop = await self.budget.accepted(ticket, answer.data.get("estimated_credits"))
             if stop:
                 self.summary.refusal = stop
-            return self._accept(record, answer.data)
+            return await self._accept(record, answer.data)
         # Not a clean acceptance: the task may exist all the same. Ask before anything else.
         return await self._resolve(record, task, after=answer, rounds=rounds, ticket=ticket)
 
@@ -367,8 +370,8 @@ class Runner:
         if found.kind is Kind.OK and found.data is not None:
             self.summary.adopted += 1
             if ticket is not None:
-                await self.budget.unconfirmed(ticket, key_works=True)
-            return self._accept(record, found.data)
+                await self.budget.adopted(ticket, found.data.get("estimated_credits"))
+            return await self._accept(record, found.data)
         if found.kind is not Kind.NOT_FOUND:
             self._unresolved(record, found.message, unreachable=found.unreachable)
             return None  # a ticket stays counted: the submit may have been paid for
@@ -414,15 +417,20 @@ class Runner:
         self.summary.unreachable |= unreachable
         self.summary.errors.append(f"{record['out_task_id']}: {message}")
 
-    def _accept(self, record: Record, data: dict[str, Any]) -> Record:
+    async def _accept(self, record: Record, data: dict[str, Any]) -> Record:
         record = _merge_answer(record, data)
         price = number(data.get("estimated_credits"))
         if price is not None:
             self.summary.credits_estimated += price
             self.progress.counts.credits += price
-        self.budget.used(record["submit_id"], data.get("credits_used"), record["params"])
+        await self._used(record, data)
         self.ledger.put(record)
         return record
+
+    async def _used(self, record: Record, data: dict[str, Any]) -> None:
+        # Only a completed task's credits_used is its price: a running one may say 0 (not yet charged).
+        if data.get("status") == COMPLETED:
+            await self.budget.used(record["submit_id"], data.get("credits_used"), record["params"])
 
     # --- wait ---------------------------------------------------------------------------
 
@@ -450,7 +458,7 @@ class Runner:
             if answer.kind is Kind.OK and answer.data is not None:
                 denials.clear()
                 record = _merge_answer(record, answer.data)
-                self.budget.used(record["submit_id"], answer.data.get("credits_used"), record["params"])
+                await self._used(record, answer.data)
                 self.ledger.put(record)
             elif answer.kind is Kind.NOT_FOUND:
                 denials.append(time.monotonic())

@@ -56,6 +56,8 @@ def known_prices(records: Iterable[Record]) -> dict[str, float]:
         # price assumed for classes never priced.
         cls = size_class(params) if isinstance(params, dict) else "?"
         for key in ("estimated_credits", "credits_used"):
+            if key == "credits_used" and r.get("status") != "completed":
+                continue  # a running task's credits_used may be 0: not charged yet
             price = number(r.get(key))
             if price is not None:
                 prices[cls] = max(prices.get(cls, 0.0), price)
@@ -128,6 +130,9 @@ class _Class:
     price: float | None = None  # the highest price the service has shown; None: never priced
     proven: bool = False  # the latest answer did not raise the price
     in_flight: int = 0
+    # Tasks of this run adopted without a price (their submit's answer was lost): the class's
+    # next submit waits for their credits_used, or for them to end without one.
+    unpriced: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -195,7 +200,8 @@ class Budget:
                 if self.stopped:
                     return None
                 state = self.classes[cls]
-                if (not self.key_proven and self.in_flight) or (not state.proven and state.in_flight):
+                unproven = not state.proven and state.in_flight
+                if (not self.key_proven and self.in_flight) or unproven or state.unpriced:
                     await self._changed.wait()  # an unproven price or key: one at a time
                     continue
                 price = self._price(cls)
@@ -233,23 +239,54 @@ class Budget:
                     f"(estimated_credits {estimated!r}); nothing more was submitted"
                 )
             else:
-                # The reservation becomes the service's own estimate, lower or higher.
-                self.committed += price - self.costs.get(ticket.submit_id, 0.0)
-                self.costs[ticket.submit_id] = price
+                # The reservation becomes the service's own estimate, lower or higher, but never
+                # below the price its class has shown (a low estimate may be a lie).
                 state = self.classes[ticket.cls]
-                raised = state.price is not None and price > state.price
-                state.proven = not raised  # a raise: the class's next submit goes alone again
-                state.price = price if state.price is None else max(state.price, price)
-                if price > ticket.price:
-                    # Its siblings in flight were reserved at the same stale price, and so were
-                    # the first submits of classes never priced (at the assumed price): count
-                    # them at this one until they answer, so nothing more is sent on their account.
-                    for other in self.open.values():
-                        unpriced = self.classes[other.cls].price is None
-                        if other is not ticket and (other.cls == ticket.cls or unpriced):
-                            self._count(other.submit_id, price)
+                counted = max(price, state.price or 0.0)
+                self.committed += counted - self.costs.get(ticket.submit_id, 0.0)
+                self.costs[ticket.submit_id] = counted
+                self._learn(ticket.cls, price, ticket.submit_id, ticket.price)
             self._settle(ticket)
             return self.stopped
+
+    def _learn(self, cls: str, price: float, submit_id: str, reserved: float) -> None:
+        """A task of `cls` showed `price` (an estimate or credits_used); it was counted at
+        `reserved` before."""
+        state = self.classes[cls]
+        raised = state.price is not None and price > state.price
+        state.proven = not raised  # a raise: the class's next submit goes alone again
+        stale = max(reserved, state.price or 0.0)
+        state.price = price if state.price is None else max(state.price, price)
+        if price > stale:
+            # Its siblings in flight were counted at the stale price, and so were the first
+            # submits of classes never priced (at the assumed price): count them at this one
+            # until they answer, so nothing more is sent on their account.
+            for other in self.open.values():
+                never_priced = self.classes[other.cls].price is None
+                if other.submit_id != submit_id and (other.cls == cls or never_priced):
+                    self._count(other.submit_id, price)
+
+    async def adopted(self, ticket: Ticket, estimated: Any) -> None:
+        """The submit's answer was lost but the service knows the task: it is paid, at its
+        estimate if the query gave one; without one its class waits for its credits_used."""
+        async with self._changed:
+            self.key_proven = True
+            price = number(estimated)
+            if price is None:
+                self.classes[ticket.cls].unpriced.add(ticket.submit_id)
+            else:
+                self._count(ticket.submit_id, price)
+                self._learn(ticket.cls, price, ticket.submit_id, ticket.price)
+            if not ticket.settled:
+                self._settle(ticket)
+
+    async def finished(self, submit_id: str, params: Mapping[str, Any]) -> None:
+        """The task ended (or this run stops following it): nobody waits for its price any more."""
+        state = self.classes[size_class(params)]
+        if submit_id in state.unpriced:
+            async with self._changed:
+                state.unpriced.discard(submit_id)
+                self._changed.notify_all()
 
     async def unconfirmed(self, ticket: Ticket, *, key_works: bool) -> None:
         """The submit may have been paid for, at an unknown price: it stays counted at its
@@ -274,15 +311,19 @@ class Budget:
                 self.stopped = self.stopped or "an error ended the run"
                 self._settle(ticket)
 
-    def used(self, submit_id: str, credits_used: Any, params: Mapping[str, Any]) -> None:
-        """The service reported what a task of this run actually cost."""
+    async def used(self, submit_id: str, credits_used: Any, params: Mapping[str, Any]) -> None:
+        """The service reported what a task of this run actually cost: a higher price acts
+        exactly like a higher estimate (the class unproven, its open siblings recounted)."""
         price = number(credits_used)
         if price is None or submit_id not in self.costs:
             return
-        self._count(submit_id, price)
-        state = self.classes[size_class(params)]
-        if state.price is None or price > state.price:
-            state.price = price
+        cls = size_class(params)
+        async with self._changed:
+            before = self.costs[submit_id]
+            self._count(submit_id, price)
+            self._learn(cls, price, submit_id, before)
+            self.classes[cls].unpriced.discard(submit_id)
+            self._changed.notify_all()
 
     def _count(self, submit_id: str, price: float) -> None:
         """Count the task at the higher of what it was counted at and `price`."""

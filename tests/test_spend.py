@@ -118,7 +118,7 @@ def test_budget_counts_credits_used_and_refuses_past_the_cap() -> None:
         t = await b.reserve("a", params)
         assert t is not None and b.committed == 100
         assert await b.accepted(t, 100) == ""
-        b.used("a", 500, params)  # actual spend above the estimate
+        await b.used("a", 500, params)  # actual spend above the estimate
         assert b.committed == 500 and b.classes["1K"].price == 500
         assert await b.reserve("b", params) is None and b.limit_hit == "--max-credits 550"
 
@@ -284,3 +284,47 @@ def test_a_higher_price_recounts_the_probes_of_classes_never_priced() -> None:
 def test_bad_price_knobs_are_usage_errors(args: list[str]) -> None:
     result = run_cli("sandbox", "--port", "0", *args)
     assert result.exit_code == 2 and "expected" in result.stderr and "KEY=PRICE" in result.stderr
+
+
+def spent(w: World) -> int:
+    """What the service charged in the end: credits_used of every task it accepted."""
+    return sum(round(t.credits * w.sandbox.faults.used_factor) for t in w.sandbox.tasks.values())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_tasks_adopted_without_a_price_make_their_class_wait_for_it(
+    world: Callable[..., World], mode: str
+) -> None:
+    # Every submit's answer is lost (accepted, then 5xx); queries carry no estimate, so no
+    # price is known until a task completes with credits_used. From the 2nd task on: 1000.
+    # One submit at a time: each must wait for the price of the one before, not go on at the
+    # price assumed (100) while the tasks turn out to cost 1000.
+    w = world(manifest=many(25), faults=Faults(lost_submit_share=1, price_from=[(2, 1000)]))
+    w.sandbox.task_seconds = 0.3
+    with served(w, mode) as url:
+        code, summary = w.run(url, max_credits=3000, concurrency=1)
+    assert code == 4 and summary["adopted"] == len(w.sandbox.tasks)
+    assert spent(w) <= 3000 + 900  # at most the one in flight when the price showed
+    assert w.sandbox.submitted_twice() == []
+
+
+def test_a_price_raised_by_credits_used_acts_like_a_raised_estimate() -> None:
+    async def go() -> None:
+        b = Budget(None, None, max_in_flight=8)
+        params = {"prompt": "x", "resolution": "2K"}
+        first = await b.reserve("a", params)
+        assert first is not None and await b.accepted(first, 100) == ""
+        siblings = [await b.reserve(s, params) for s in ("b", "c")]  # proven at 100: together
+        assert all(siblings) and b.committed == 300
+        await b.used("a", 500, params)  # a completes: it really cost 500
+        assert b.committed == 1500  # b and c, still in flight, counted at 500 too
+        waiting = asyncio.ensure_future(b.reserve("d", params))
+        await asyncio.sleep(0)
+        assert not waiting.done()  # the raised class is unproven: its next submit goes alone
+        for t in siblings:
+            assert t is not None and await b.accepted(t, 100) == ""  # a lying low estimate
+        assert b.costs["b"] == b.costs["c"] == 500  # never counted below the class's price
+        d = await waiting
+        assert d is not None and d.price == 500 and b.committed == 2000
+
+    asyncio.run(go())
