@@ -122,6 +122,7 @@ class Runner:
         self.progress = progress
         self.summary = Summary(planned=len(tasks))
         self.rng = random.Random()
+        self.charged: set[str] = set()  # tasks this run sent, adopted or saw complete
         self.budget = Budget(
             options.max_tasks,
             options.max_credits,
@@ -213,9 +214,13 @@ class Runner:
         s.downloads = self.downloader.count
         s.completed = s.failed = s.running = s.unconfirmed = s.not_submitted = 0
         s.timed_out = s.missing_images = 0
+        s.credits_used = 0
         for task in self.tasks:
             record = self.ledger.get(task.out_task_id)
             status = record["status"] if record else None
+            used = number(record.get("credits_used")) if record else None
+            if record is not None and record["submit_id"] in self.charged and used is not None:
+                s.credits_used += used
             if status is None:
                 s.not_submitted += 1
             elif status == COMPLETED and self._downloaded(record):
@@ -419,6 +424,7 @@ class Runner:
 
     async def _accept(self, record: Record, data: dict[str, Any]) -> Record:
         record = _merge_answer(record, data)
+        self.charged.add(record["submit_id"])  # submitted or adopted by this run
         price = number(data.get("estimated_credits"))
         if price is not None:
             self.summary.credits_estimated += price
@@ -482,9 +488,8 @@ class Runner:
                 return record
             if self.opts.poll_once:
                 break
-        used = number(record.get("credits_used"))
-        if record["status"] == COMPLETED and was != COMPLETED and used is not None:
-            self.summary.credits_used += used
+        if record["status"] == COMPLETED and was != COMPLETED:
+            self.charged.add(record["submit_id"])
         return record
 
     # --- download -----------------------------------------------------------------------

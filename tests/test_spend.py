@@ -328,3 +328,14 @@ def test_a_price_raised_by_credits_used_acts_like_a_raised_estimate() -> None:
         assert d is not None and d.price == 500 and b.committed == 2000
 
     asyncio.run(go())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_summary_counts_credits_used_of_adopted_tasks_too(world: Callable[..., World], mode: str) -> None:
+    # Every submit's answer is lost and the task is already completed when it is found.
+    w = world(manifest=many(5), faults=Faults(lost_submit_share=1, used_factor=3))
+    w.sandbox.task_seconds = 0
+    with served(w, mode) as url:
+        code, summary = w.run(url)
+    assert code == 0 and summary["adopted"] == 5
+    assert summary["credits_used"] == sum(r["credits_used"] for r in w.records()) == spent(w) == 1500
