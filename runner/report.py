@@ -141,7 +141,8 @@ def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
         lines.append(f"imgbatch: ... and {len(s.todo) - 50} more not done ('imgbatch status' counts them)")
     if s.unresolved:
         lines.append(
-            f"imgbatch: {s.unresolved} tasks could not be confirmed"
+            # Submitted-but-unconfirmed and acknowledged-but-unanswered alike: no usable answer.
+            f"imgbatch: {s.unresolved} tasks got no usable answer from the service"
             f"{' (the service was unreachable)' if s.unreachable else ''}; "
             "rerun the same command: it asks before it submits, so nothing is paid twice"
         )

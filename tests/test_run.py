@@ -349,3 +349,17 @@ def test_status_counts_the_credits_of_tasks_still_running(world: Callable[..., W
     text = run_cli("status", "--ledger", str(w.ledger), str(w.manifest))
     header, line = text.stdout.splitlines()[:2]
     assert line.split()[header.split().index("CREDITS") - 1] == "~600"  # NOT SUBMITTED is two words
+
+
+def test_tasks_running_without_a_usable_answer_are_not_called_unconfirmed(
+    world: Callable[..., World],
+) -> None:
+    w = world(faults=Faults(wrong_task_share=1.0))  # every query answers about another task
+    opts = RunOptions(out_dir=w.out, poll_interval=0.01, compact_every=0.05)
+    conn = Connection(base_url=IN_PROCESS_URL, sandbox=False, retry=FAST)
+    w.capsys.readouterr()
+    code = run_command([str(w.manifest)], conn, w.ledger, opts, "text", transport=SandboxTransport(w.sandbox))
+    err = w.capsys.readouterr().err
+    assert code == 5 and "6 running, 0 unconfirmed" in err
+    assert "could not be confirmed" not in err  # they were: the service acknowledged each submit
+    assert "6 tasks got no usable answer from the service" in err
