@@ -45,9 +45,15 @@ def submitted_at(record: Record) -> float:
     return time.time()
 
 
-def timeout_message(seconds: float) -> str:
+# What the API page documents (and the states imgbatch records itself) on the way to the end.
+KNOWN_RUNNING = frozenset({"pending", "processing", "queued", "running", SUBMITTING, TIMED_OUT})
+
+
+def timeout_message(seconds: float, last_status: str = "") -> str:
+    # A status nobody documented is polled like a running one; say so, as the API page asks.
+    unknown = "" if last_status in KNOWN_RUNNING else f" (its last status was {last_status[:40]!r}, unknown)"
     return (
-        f"not finished {_duration(seconds)} after submission (--task-timeout); still paid: "
+        f"not finished {_duration(seconds)} after submission (--task-timeout){unknown}; still paid: "
         "a later run asks the service about it again"
     )
 

@@ -449,7 +449,8 @@ class Runner:
         while record["status"] != COMPLETED and record["status"] not in FAILED_STATES:
             if asked and time.time() >= deadline:
                 # Still paid and maybe still running: never resubmitted; the next run asks first.
-                record = {**record, "status": TIMED_OUT, "error": timeout_message(self.opts.task_timeout)}
+                error = timeout_message(self.opts.task_timeout, record["status"])
+                record = {**record, "status": TIMED_OUT, "error": error}
                 self.ledger.put(record)
                 break
             if denials and not self.opts.poll_once:

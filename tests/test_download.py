@@ -233,6 +233,9 @@ def test_a_task_that_never_ends_times_out_and_the_next_run_asks_again(world: Cal
         assert code == 5 and summary["timed_out"] == 2
         assert all(r["status"] == "timed_out" and "--task-timeout" in r["error"] for r in w.records())
         assert len(summary["todo"]) == 2 and all("a later run asks" in t for t in summary["todo"])
+        # The status nobody knows is reported, as the API page asks, and kept in the ledger.
+        assert all("its last status was 'rendering'" in t for t in summary["todo"])
+        assert all("'rendering'" in r["error"] for r in w.records())
         queries = w.sandbox.requests["/api/openapi/query"]
         assert queries >= 4  # the unknown status kept being polled
         for task in w.sandbox.tasks.values():
