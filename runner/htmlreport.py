@@ -21,7 +21,7 @@ from PIL import Image
 from runner.diffing import Diff
 from runner.ledger import COMPLETED, FAILED_STATES, Record, atomic_write
 from runner.plan import Task
-from runner.verify import output_path, sha256_of
+from runner.verify import cached_sha256, output_path, sha256_of
 
 THUMB_BOX = (640, 640)  # twice the widest card at 1x: sharp on phones
 THUMBS = "thumbs"
@@ -111,14 +111,17 @@ class Thumbnailer:
 
     PROCESSES_FROM = 16  # fewer new thumbnails are quicker made here than by starting workers
 
-    def __init__(self, report_dir: Path) -> None:
+    def __init__(self, report_dir: Path, ledger_dir: Path | None = None) -> None:
         self.report_dir = report_dir
+        self.ledger_dir = ledger_dir  # its digest cache spares hashing unchanged images again
         (report_dir / THUMBS).mkdir(parents=True, exist_ok=True)
         self._digests: dict[Path, str] = {}
 
     def digest(self, image: Path) -> str:
         if image not in self._digests:
-            self._digests[image] = sha256_of(image)
+            self._digests[image] = (
+                cached_sha256(image, self.ledger_dir) if self.ledger_dir else sha256_of(image)
+            )
         return self._digests[image]
 
     def thumb_path(self, image: Path) -> Path:

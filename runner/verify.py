@@ -145,6 +145,18 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def cached_sha256(path: Path, folder: Path) -> str:
+    """The sha256 of a file, through the digest cache of `folder` (the ledger's) when it is a
+    regular file. Raises OSError as sha256_of does."""
+    st = os.stat(path)
+    if stat.S_ISREG(st.st_mode):
+        key = str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
+        digest = _cache(folder).digest(key, str(path), _signature(st))
+        if digest is not None:
+            return digest
+    return sha256_of(path)
+
+
 def output_path(output: dict[str, Any], ledger_dir: Path) -> Path | None:
     stored = output.get("path")
     if not isinstance(stored, str) or not stored:

@@ -128,3 +128,17 @@ def test_a_cache_that_cannot_be_written_only_costs_time(project: Project, hashed
         assert result.exit_code == 0, result.stderr
         assert result.stderr == ""
     assert len(hashed) == 8
+
+
+@pytest.mark.usefixtures("settled")
+def test_report_uses_the_same_cache(project: Project, hashed: list[str]) -> None:
+    cache_file(project).unlink()
+    out = project.root / "report"
+    args = ("report", str(project.manifests), "--ledger", str(project.ledger), "--out", str(out))
+    assert project.cli(*args).exit_code == 0
+    assert len(hashed) == 4
+    assert project.plan("--exit-code").exit_code == 0
+    first = sorted(out.joinpath("thumbs").iterdir())
+    assert project.cli(*args).exit_code == 0
+    assert len(hashed) == 4  # neither plan nor the second report hashed an image
+    assert sorted(out.joinpath("thumbs").iterdir()) == first

@@ -19,7 +19,7 @@ def report(paths: Sequence[str], ledger_path: Path, out_dir: Path, since: str | 
     ledger = Ledger.open(ledger_path, write=False)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        thumbs = htmlreport.Thumbnailer(out_dir)
+        thumbs = htmlreport.Thumbnailer(out_dir, ledger.path.parent)
     except OSError as e:
         raise InputError(
             f"{out_dir}: cannot write the report there: {e.strerror}", hint="give another --out"
