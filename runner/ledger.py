@@ -360,6 +360,18 @@ class Ledger:
         self._journal_bytes += len(line)
         self.dirty = True
 
+    def take_back(self, out_task_id: str, previous: Record | None) -> None:
+        """Undo the last change of a task that provably had no effect (a submit that never
+        left the machine), durably: the ledger is rewritten as if it had not been made, so
+        it binds the ledger to no endpoint."""
+        if previous is None:
+            self.records.pop(out_task_id, None)
+            self._lines.pop(out_task_id, None)
+        else:
+            self._take(previous, serialize(previous))
+        self.dirty = True
+        self.compact()
+
     def compact_if_due(self) -> None:
         """The periodic rewrite during a run, once the journal has grown as large as the
         ledger: each rewrite is paid for by as many bytes of changes, so a long run stays

@@ -29,7 +29,7 @@ from runner.download import (
     Verdict,
     prepare_out_dir,
 )
-from runner.errors import GuardRefused
+from runner.errors import GuardRefused, ServiceError
 from runner.ids import attempt_id
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, UPSTREAM_FAILED, Ledger, Record
 from runner.outcome import advice, download_advice, submitted_at, timeout_message
@@ -316,8 +316,17 @@ class Runner:
         ticket = await self._reserve(record)
         if ticket is None:
             return None
+        previous = self.ledger.get(task.out_task_id)
         self.ledger.put(record)  # the intent, before anything is sent
-        return await self._spend(record, task, ticket)
+        try:
+            return await self._spend(record, task, ticket)
+        except ServiceError:
+            if not self.client.contacted:
+                # Every connection was refused (or the name did not resolve) before any request
+                # reached a server: nothing was sent, so the intent must not bind the ledger to
+                # a mistyped endpoint that the corrected rerun would then be refused against.
+                self.ledger.take_back(task.out_task_id, previous)
+            raise
 
     async def _reserve(self, record: Record) -> Ticket | None:
         """Ask the budget, just before sending; a refusal holds the task back."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -16,6 +17,7 @@ from runner.client import RetryPolicy
 from runner.commands.connection import Connection
 from runner.commands.run import run as run_command
 from runner.commands.status import status as status_command
+from runner.errors import ImgbatchError
 from runner.ledger import Ledger
 from runner.run import RunOptions
 from runner.sandbox import Faults, Sandbox
@@ -363,3 +365,26 @@ def test_tasks_running_without_a_usable_answer_are_not_called_unconfirmed(
     assert code == 5 and "6 running, 0 unconfirmed" in err
     assert "could not be confirmed" not in err  # they were: the service acknowledged each submit
     assert "6 tasks got no usable answer from the service" in err
+
+
+def refusing_connections(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("All connection attempts failed", request=request)
+
+
+@pytest.mark.parametrize("mode", ["in-process", "loopback"])
+def test_a_submit_that_never_left_the_machine_does_not_bind_the_ledger(
+    world: Callable[..., World], mode: str
+) -> None:
+    w = world()
+    opts = RunOptions(out_dir=w.out, poll_interval=0.01)
+    typo = Connection(base_url="http://127.0.0.1:1", sandbox=False, retry=FAST)
+    transport = httpx.MockTransport(refusing_connections) if mode == "in-process" else None
+    with pytest.raises(ImgbatchError) as e:
+        run_command([str(w.manifest)], typo, w.ledger, opts, "json", transport=transport)
+    assert e.value.exit_code == 5 and "cannot connect to 127.0.0.1:1" in str(e.value)
+    assert not any(r.get("endpoint") for r in (w.records() if w.ledger.exists() else []))
+    with contextlib.ExitStack() as stack:  # the corrected base URL
+        url = stack.enter_context(loopback(w.sandbox)) if mode == "loopback" else None
+        code, summary = w.run(url)
+    assert code == 0 and summary["completed"] == 6 and summary["submitted"] == 6
+    assert w.sandbox.submitted_twice() == []
