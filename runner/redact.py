@@ -9,6 +9,7 @@ and the ledger and the top-level error handler scrub again as a last line of def
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from typing import Any
 
@@ -16,6 +17,11 @@ MARK = "[REDACTED]"
 MIN_SECRET = 4  # shorter strings would scrub ordinary words; no real key is that short
 
 _secrets: set[str] = set()
+# An echoed Authorization header carries credentials in forms the key list cannot know (Basic
+# is base64 of user:password): its value is scrubbed whatever it holds.
+_AUTH_HEADER = re.compile(
+    r"""(?i)(\b(?:proxy-)?authorization\b["']?\s*[:=]\s*["']?)((?:basic|bearer|digest|token)\s+)?[^\s"',;}\]]+"""
+)
 
 
 def add_secret(secret: str) -> None:
@@ -31,7 +37,7 @@ def scrub(text: str) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MARK)
-    return text
+    return _AUTH_HEADER.sub(lambda m: m.group(1) + (m.group(2) or "") + MARK, text)
 
 
 def scrub_value(value: Any) -> Any:

@@ -4,6 +4,7 @@ and a server that echoes the key back cannot get it printed, logged or written."
 # ruff: noqa: F811  (the `world` fixture is imported from test_run and named as a parameter)
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -157,3 +158,25 @@ def test_the_key_never_reaches_the_image_host_even_from_an_echoing_server(
     assert all(KEY not in json.dumps(h) for h in seen)
     assert all(h["host"].startswith("127.0.0.2:") for h in seen)
     assert KEY not in json.dumps(summary) + capsys.readouterr().err + everything_written(w)
+
+
+def test_an_echoed_authorization_header_is_scrubbed_in_any_form() -> None:
+    basic = base64.b64encode(b"user:sk-live-SECRET123").decode()
+    for text in (
+        f"authorization: Basic {basic}",
+        json.dumps({"headers": {"Authorization": f"Basic {basic}"}}),
+        f"Proxy-Authorization: Basic {basic}, more",
+        "authorization=Bearer some-token-we-never-registered",
+    ):
+        scrubbed = scrub(text)
+        assert basic not in scrubbed and "some-token" not in scrubbed and MARK in scrubbed
+    assert scrub("the authorization was refused") == "the authorization was refused"
+
+
+def test_a_base_url_with_a_user_and_password_is_refused_without_showing_it(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    env = {"AIREITER_API_KEY": "sk-live-SECRET123"}
+    url = "http://user:sk-live-SECRET123@127.0.0.1:9"
+    result = run_cli("run", "--base-url", url, "--ledger", str(tmp_path / "L.jsonl"), str(tmp_path), env=env)
+    assert result.exit_code == 3 and "SECRET123" not in result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "put the key in AIREITER_API_KEY" in result.stderr

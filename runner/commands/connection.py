@@ -94,6 +94,13 @@ def _checked_base_url(base: str) -> str:
             f"base URL {base!r} is not an http(s) URL",
             hint=f"use --base-url or {BASE_URL_ENV}, e.g. {DEFAULT_BASE_URL}",
         )
+    if url.userinfo:
+        # httpx would send it as Basic auth instead of the key, and the URL gets printed: the
+        # URL itself is not shown here, it may hold the key.
+        raise ConfigError(
+            f"the base URL for {url.host} holds a user name or password (user:...@); nothing was sent",
+            hint=f"give the site only and put the key in {API_KEY_ENV}",
+        )
     path = url.path.rstrip("/")
     for suffix in ("/api/openapi/submit", "/api/openapi/query", "/api/openapi", "/api"):
         if path.endswith(suffix):
