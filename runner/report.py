@@ -195,14 +195,14 @@ def status_rows(
             row["failed"] += 1
         else:
             row["running"] += 1
-        if record and isinstance(record.get("credits_used"), (int, float)):
-            row["credits_used"] += record["credits_used"]
-        elif (
-            record
-            and status not in FAILED_STATES
-            and isinstance(record.get("estimated_credits"), (int, float))
-        ):
-            row["credits_estimated"] += record["estimated_credits"]
+        used = (record or {}).get("credits_used")
+        estimate = (record or {}).get("estimated_credits")
+        running = record is not None and status != COMPLETED and status not in FAILED_STATES
+        if running and not used and isinstance(estimate, (int, float)):
+            # Paid and still running: the service reports 0 used until it ends; count the estimate.
+            row["credits_estimated"] += estimate
+        elif isinstance(used, (int, float)):
+            row["credits_used"] += used
     return list(rows.values())
 
 
