@@ -98,6 +98,7 @@ class ApiClient:
         self.wrong_answers = 0  # answers about another task than the one asked about
         self.contacted = False  # some request of this client reached the server
         self.envelope_seen = False  # ... and was answered by the API (a JSON envelope)
+        self.accepted_any = False  # a submit was accepted: the submit route exists
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -105,7 +106,19 @@ class ApiClient:
     # --- the two API calls --------------------------------------------------------------
 
     async def submit(self, body: dict[str, Any]) -> Answer:
-        return await self._call(SUBMIT_PATH, body, idempotent=False, about=(str(body["out_task_id"]), None))
+        answer = await self._call(SUBMIT_PATH, body, idempotent=False, about=(str(body["out_task_id"]), None))
+        if answer.kind is Kind.NOT_FOUND:
+            if not self.accepted_any:
+                # The submit route itself is not there: the base URL is not the API's.
+                raise ConfigError(
+                    f"POST {self.base_url}{SUBMIT_PATH}: 404 ({answer.message or 'not found'}); "
+                    f"{_host(self.base_url)} does not serve the aireiter API at this base URL",
+                    hint="check --base-url (the site only, e.g. https://aireiter.com)",
+                )
+            answer = Answer(Kind.UNKNOWN, status=404, message=f"POST {SUBMIT_PATH}: 404 {answer.message}".rstrip())
+        elif answer.kind is Kind.OK:
+            self.accepted_any = True
+        return answer
 
     async def query(self, out_task_id: str, task_id: str | None = None) -> Answer:
         """Ask about a task by its out_task_id; `task_id`, when known, must match too."""

@@ -29,7 +29,7 @@ from runner.download import (
     Verdict,
     prepare_out_dir,
 )
-from runner.errors import GuardRefused, ServiceError
+from runner.errors import ConfigError, GuardRefused, ServiceError
 from runner.ids import attempt_id
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, UPSTREAM_FAILED, Ledger, Record
 from runner.outcome import advice, download_advice, submitted_at, timeout_message
@@ -320,11 +320,12 @@ class Runner:
         self.ledger.put(record)  # the intent, before anything is sent
         try:
             return await self._spend(record, task, ticket)
-        except ServiceError:
-            if not self.client.contacted:
+        except (ServiceError, ConfigError) as e:
+            if not self.client.contacted or isinstance(e, ConfigError):
                 # Every connection was refused (or the name did not resolve) before any request
-                # reached a server: nothing was sent, so the intent must not bind the ledger to
-                # a mistyped endpoint that the corrected rerun would then be refused against.
+                # reached a server, or the submit route is not there: nothing was done, so the
+                # intent must not bind the ledger to a mistyped endpoint that the corrected
+                # rerun would then be refused against.
                 self.ledger.take_back(task.out_task_id, previous)
             raise
 

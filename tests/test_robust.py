@@ -155,7 +155,12 @@ def test_a_service_that_cannot_be_reached_is_reported_within_seconds(tmp_path: P
 
 def test_a_base_url_that_would_double_the_api_path_is_refused_with_the_right_form(tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
-    for given in ("https://aireiter.com/api/openapi", "https://aireiter.com/api/openapi/submit/"):
+    for given in (
+        "https://aireiter.com/api/openapi",
+        "https://aireiter.com/api/openapi/submit/",
+        "https://aireiter.com/API/OpenAPI",
+        "https://aireiter.com/api//openapi",
+    ):
         proc = subprocess.run(imgbatch(tmp_path, given), env=env(), capture_output=True, text=True)
         assert proc.returncode == 3
         assert "give the site only: --base-url https://aireiter.com" in proc.stderr

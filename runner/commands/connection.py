@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import httpx
@@ -101,9 +102,9 @@ def _checked_base_url(base: str) -> str:
             f"the base URL for {url.host} holds a user name or password (user:...@); nothing was sent",
             hint=f"give the site only and put the key in {API_KEY_ENV}",
         )
-    path = url.path.rstrip("/")
+    path = re.sub("/+", "/", url.path).rstrip("/")  # servers often read // as /, and any case
     for suffix in ("/api/openapi/submit", "/api/openapi/query", "/api/openapi", "/api"):
-        if path.endswith(suffix):
+        if path.lower().endswith(suffix):
             # imgbatch adds /api/openapi/... itself: this would ask for /api/openapi/api/openapi/...
             root = f"{url.scheme}://{url.netloc.decode()}{path[: -len(suffix)]}"
             raise ConfigError(
