@@ -115,7 +115,8 @@ class ApiClient:
                     f"{_host(self.base_url)} does not serve the aireiter API at this base URL",
                     hint="check --base-url (the site only, e.g. https://aireiter.com)",
                 )
-            answer = Answer(Kind.UNKNOWN, status=404, message=f"POST {SUBMIT_PATH}: 404 {answer.message}".rstrip())
+            said = f"POST {SUBMIT_PATH}: 404 {answer.message}".rstrip()
+            answer = Answer(Kind.UNKNOWN, status=404, message=said)
         elif answer.kind is Kind.OK:
             self.accepted_any = True
         return answer
