@@ -391,7 +391,9 @@ def test_a_submit_that_never_left_the_machine_does_not_bind_the_ledger(
 
 
 @pytest.mark.parametrize("mode", ["in-process", "loopback"])
-def test_a_404_from_the_submit_route_itself_is_a_wrong_base_url(world: Callable[..., World], mode: str) -> None:
+def test_a_404_from_the_submit_route_itself_is_a_wrong_base_url(
+    world: Callable[..., World], mode: str
+) -> None:
     # The service answers an API-style 404 "no route" for a path under a wrong prefix.
     w = world()
     opts = RunOptions(out_dir=w.out, poll_interval=0.01)
@@ -403,5 +405,7 @@ def test_a_404_from_the_submit_route_itself_is_a_wrong_base_url(world: Callable[
             run_command([str(w.manifest)], conn, w.ledger, opts, "json", transport=transport)
     assert e.value.exit_code == 3 and "does not serve the aireiter API at this base URL" in str(e.value)
     assert "--base-url" in (e.value.hint or "")
-    assert w.sandbox.requests["/v1/api/openapi/submit"] == 1 and w.sandbox.requests["/v1/api/openapi/query"] == 0
+    assert (
+        w.sandbox.requests["/v1/api/openapi/submit"] == 1 and w.sandbox.requests["/v1/api/openapi/query"] == 0
+    )
     assert not any(r.get("endpoint") for r in (w.records() if w.ledger.exists() else []))
