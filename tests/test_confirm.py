@@ -81,6 +81,15 @@ def test_a_terminal_is_asked_and_no_sends_nothing(tmp_path: Path, server: str) -
     assert len(ledger.read_text(encoding="utf-8").splitlines()) == 2
 
 
+def test_ctrl_d_at_the_question_is_a_no(tmp_path: Path, server: str) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    before = httpx.get(f"{server}/sandbox/stats").json()["tasks"]
+    exit_code, text = in_a_terminal(tmp_path, b"\x04", "--base-url", server)
+    assert exit_code == 4, text
+    assert "not confirmed" in text and "Aborted!" not in text and "Traceback" not in text
+    assert httpx.get(f"{server}/sandbox/stats").json()["tasks"] == before
+
+
 @pytest.mark.parametrize("how", ["--yes", "--sandbox"])
 def test_yes_or_the_embedded_sandbox_do_not_ask_on_a_terminal(tmp_path: Path, server: str, how: str) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST.replace("name: tty", f"name: tty{how[1:]}"), encoding="utf-8")

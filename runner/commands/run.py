@@ -101,7 +101,23 @@ def state_and_confirm(est: Estimate, *, options: RunOptions, ask: bool) -> bool:
     echo_lines(lines, err=True)
     if not ask:
         return True
-    return click.confirm("imgbatch: go ahead?", default=False, err=True)
+    return _answered_yes("imgbatch: go ahead? [y/N]: ")
+
+
+def _answered_yes(question: str) -> bool:
+    """Ask on the terminal. End of input (Ctrl-D) is a no; Ctrl-C stays an interruption, which
+    the top-level handler reports as such (click.confirm turns both into a bare 'Aborted!')."""
+    while True:
+        click.echo(question, nl=False, err=True)
+        try:
+            answer = input().strip().lower()
+        except EOFError:
+            click.echo(err=True)
+            return False
+        if answer in ("y", "yes"):
+            return True
+        if answer in ("", "n", "no"):
+            return False
 
 
 def _report_run(summary: Summary, ledger_path: Path, options: RunOptions, fmt: str) -> None:
