@@ -7,7 +7,11 @@ completed over failed over running over submitting, then more downloaded images,
 fields known. With a base (the common ancestor), a record present in the base and missing
 from one side was pruned there and stays deleted, unless another side changed it (money was
 spent on it: a paid record is never dropped silently). One id completed with different
-images on two sides is a real conflict: listed, exit 1."""
+images on two sides is a real conflict: listed, exit 1. So is one id recorded against two
+services (a ledger belongs to one service, and the same out_task_id on two services is two
+tasks, both paid), whatever its images; a record without an endpoint (written before
+imgbatch recorded them) is a real service's, the one whose run later claimed it, so it
+conflicts only with the embedded sandbox's."""
 
 from __future__ import annotations
 
@@ -17,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import InputError
-from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, Ledger, Record, atomic_write, serialize
+from runner.ledger import (
+    COMPLETED,
+    FAILED_STATES,
+    SANDBOX_ENDPOINT,
+    SUBMITTING,
+    Ledger,
+    Record,
+    atomic_write,
+    serialize,
+)
 
 _RUNNING_RANK = {SUBMITTING: 0, "pending": 1}  # any other running status ranks 2
 
@@ -28,6 +41,7 @@ class Merged:
     conflicts: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)  # deleted on one side, changed on another
     deleted: int = 0
+    services: int = 0  # of the conflicts, those of records of different services
 
     def text(self) -> str:
         return "".join(serialize(self.records[k]) for k in sorted(self.records))
@@ -85,8 +99,39 @@ def _conflict(out_task_id: str, candidates: Sequence[tuple[str, Record]]) -> str
     return f"{out_task_id}: completed with different images ({sides})"
 
 
+# What a record without an endpoint is called in messages.
+_LEGACY = "no endpoint (written before imgbatch recorded them: a real service's)"
+
+
+def _endpoint(record: Record) -> str | None:
+    endpoint = record.get("endpoint")
+    return str(endpoint) if endpoint else None
+
+
+def _apart(endpoints: set[str | None]) -> bool:
+    """Whether these endpoints cannot share one ledger. A record without one was written by a
+    real service and claimed by the first real run since, so it goes with any real endpoint;
+    never with the embedded sandbox, which refuses such records."""
+    known = {e for e in endpoints if e is not None}
+    return len(known) > 1 or (None in endpoints and SANDBOX_ENDPOINT in known)
+
+
+def _service_conflict(out_task_id: str, candidates: Sequence[tuple[str, Record]]) -> str | None:
+    if not _apart({_endpoint(r) for _, r in candidates}):
+        return None
+    sides: dict[str | None, list[str]] = {}
+    for source, r in candidates:
+        sides.setdefault(_endpoint(r), []).append(source)
+    shown = "; ".join(
+        f"{', '.join(sources)}: {endpoint or _LEGACY}"
+        for endpoint, sources in sorted(sides.items(), key=lambda item: item[0] or "")
+    )
+    return f"{out_task_id}: recorded against different services ({shown}); a ledger belongs to one service"
+
+
 def merge(ledgers: Sequence[tuple[str, dict[str, Record]]], base: dict[str, Record] | None) -> Merged:
     result = Merged({})
+    endpoints: set[str | None] = set()  # of the ids not already in a conflict of services
     ids = set().union(*(records for _, records in ledgers))
     if base is not None:
         ids |= set(base)
@@ -103,17 +148,27 @@ def merge(ledgers: Sequence[tuple[str, dict[str, Record]]], base: dict[str, Reco
             present = changed
         if not present:
             continue
-        conflict = _conflict(key, present)
-        if conflict:
-            result.conflicts.append(conflict)
+        # Two services for one id is the graver conflict: one line, whatever the images say.
+        service_conflict = _service_conflict(key, present)
+        if service_conflict:
+            result.conflicts.append(service_conflict)
+            result.services += 1
+        else:
+            conflict = _conflict(key, present)
+            if conflict:
+                result.conflicts.append(conflict)
+            endpoints.update(_endpoint(r) for _, r in present)
         result.records[key] = winner([r for _, r in present])
     # A ledger belongs to one service (runs refuse a ledger stamped with another endpoint):
-    # records of two services cannot be merged into one.
-    endpoints = sorted({str(r["endpoint"]) for r in result.records.values() if r.get("endpoint")})
-    if len(endpoints) > 1:
+    # records of two services cannot be merged into one, even under different ids.
+    if _apart(endpoints):
+        shown = sorted(e for e in endpoints if e is not None)
+        if None in endpoints and SANDBOX_ENDPOINT in shown:
+            shown.append(_LEGACY)
         result.conflicts.append(
-            f"records of different services ({', '.join(endpoints)}): keep one ledger per service"
+            f"records of different services ({', '.join(shown)}): keep one ledger per service"
         )
+        result.services += 1
     return result
 
 

@@ -104,6 +104,68 @@ def test_ledgers_of_different_services_do_not_merge_silently(tmp_path: Path) -> 
     assert (tmp_path / "o").read_text().count('"endpoint": "https://aireiter.com:443"') == 2
 
 
+A = "https://aireiter.com:443"
+B = "http://127.0.0.1:40029"
+SANDBOX = "http://sandbox.imgbatch.invalid:80"
+
+
+def test_one_id_recorded_against_two_services_is_a_conflict_even_with_the_same_images(
+    tmp_path: Path,
+) -> None:
+    # The same manifest run on two services: the same ids, the same (deterministic) images,
+    # paid twice. Merging them must not keep one and drop the other silently.
+    a = write(tmp_path / "a", rec("m.a", endpoint=A), rec("m.b", endpoint=A))
+    b = write(tmp_path / "b", rec("m.a", endpoint=B))
+    code, err = merge("-o", tmp_path / "o", a, b)
+    assert code == 1, err
+    conflicts = [line for line in err.splitlines() if line.startswith("imgbatch: conflict:")]
+    assert conflicts == [
+        f"imgbatch: conflict: m.a: recorded against different services ({tmp_path / 'b'}: {B}; "
+        f"{tmp_path / 'a'}: {A}); a ledger belongs to one service"
+    ]
+    assert "keep each service's records in a ledger of its own" in err
+    assert "check which image is right" not in err
+    # the same result whichever side is given first
+    assert merge("-o", tmp_path / "o2", b, a)[0] == 1
+    assert (tmp_path / "o").read_bytes() == (tmp_path / "o2").read_bytes()
+
+
+def test_two_services_with_different_images_for_one_id_is_one_line_not_two(tmp_path: Path) -> None:
+    a = write(tmp_path / "a", rec("m.a", endpoint=A))
+    other = rec("m.a", endpoint=B)
+    other["outputs"] = [{"path": "images/m.a.png", "sha256": "b" * 64}]
+    b = write(tmp_path / "b", other)
+    code, err = merge("-o", tmp_path / "o", a, b)
+    assert code == 1
+    assert [line for line in err.splitlines() if "conflict:" in line] == [
+        f"imgbatch: conflict: m.a: recorded against different services ({tmp_path / 'b'}: {B}; "
+        f"{tmp_path / 'a'}: {A}); a ledger belongs to one service"
+    ]
+
+
+def test_a_record_without_endpoint_goes_with_the_service_that_claimed_it(tmp_path: Path) -> None:
+    # Written before imgbatch recorded endpoints (a real service's); the first real run since
+    # stamped its endpoint on it. The two are one task, not two services.
+    old = write(tmp_path / "old", rec("m.a", "processing"), rec("m.b"))
+    claimed = write(tmp_path / "new", rec("m.a", endpoint=A), rec("m.c", endpoint=A))
+    code, err = merge("-o", tmp_path / "o", old, claimed)
+    assert code == 0, err
+    merged = {r["out_task_id"]: r for r in map(json.loads, (tmp_path / "o").read_text().splitlines())}
+    assert merged["m.a"]["endpoint"] == A and merged["m.a"]["status"] == "completed"
+    assert "endpoint" not in merged["m.b"]  # the next real run claims it
+    # ... but never with the embedded sandbox's, which refuses such records
+    sandbox = write(tmp_path / "sbx", rec("m.a", endpoint=SANDBOX))
+    code, err = merge("-o", tmp_path / "o", old, sandbox)
+    assert code == 1
+    assert (
+        f"m.a: recorded against different services ({tmp_path / 'old'}: no endpoint (written before "
+        f"imgbatch recorded them: a real service's); {tmp_path / 'sbx'}: {SANDBOX})"
+    ) in err
+    sandbox_other_id = write(tmp_path / "sbx2", rec("m.z", endpoint=SANDBOX))
+    code, err = merge("-o", tmp_path / "o", old, sandbox_other_id)
+    assert code == 1 and f"records of different services ({SANDBOX}, no endpoint" in err
+
+
 def test_bad_input_is_exit_2(tmp_path: Path) -> None:
     code, err = merge("-o", tmp_path / "o", tmp_path / "missing.jsonl")
     assert code == 2 and "no such ledger file" in err
@@ -178,3 +240,26 @@ def test_as_git_merge_driver_a_real_conflict_stops_the_merge(tmp_path: Path) -> 
     assert result.returncode != 0
     assert "CONFLICT" in result.stdout and "imgbatch.ledger.jsonl" in result.stdout
     assert "<<<<<<<" not in ledger.read_text()  # the driver wrote a ledger, not markers
+
+
+def test_as_git_merge_driver_one_id_run_on_two_services_stops_the_merge(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / ".gitattributes").write_text("*.ledger.jsonl merge=imgbatch\n")
+    driver = f"{shlex.quote(sys.executable)} -m runner merge-ledgers -o %A --base %O %A %B"
+    git(repo, "config", "merge.imgbatch.driver", driver)
+    ledger = repo / "imgbatch.ledger.jsonl"
+    write(ledger, rec("m.keep", endpoint=A))
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    for branch, endpoint in (("x", A), ("y", B)):  # identical images, different services
+        git(repo, "checkout", "-q", "-b", branch, "main")
+        write(ledger, rec("m.keep", endpoint=A), rec("m.a", endpoint=endpoint))
+        git(repo, "commit", "-q", "-am", branch)
+    git(repo, "checkout", "-q", "x")
+    result = git(repo, "merge", "--no-edit", "y")
+    assert result.returncode != 0
+    assert "CONFLICT" in result.stdout and "imgbatch.ledger.jsonl" in result.stdout
+    assert "m.a: recorded against different services" in result.stderr + result.stdout
+    assert "<<<<<<<" not in ledger.read_text()

@@ -23,10 +23,14 @@ def merge_ledgers(out: Path, ledgers: Sequence[Path], base: Path | None) -> int:
         err=True,
     )
     if merged.conflicts:
-        click.echo(
-            "imgbatch: each conflicting id kept one side's record; check which image is right, "
-            "fix that record, then commit",
-            err=True,
-        )
+        advice = []
+        if merged.services:
+            advice.append(
+                "keep each service's records in a ledger of its own (run --ledger) and merge only "
+                "ledgers of one service"
+            )
+        if len(merged.conflicts) > merged.services:
+            advice.append("check which image is right, fix that record, then commit")
+        click.echo(f"imgbatch: each conflicting id kept one side's record; {'; '.join(advice)}", err=True)
         return EXIT_FAILURE
     return EXIT_OK
