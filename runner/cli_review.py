@@ -90,8 +90,8 @@ def diff(
 def merge_ledgers(ctx: click.Context, ledgers: tuple[Path, ...], out: Path, base: Path | None) -> None:
     """Merge ledgers by out_task_id, sorted and byte-stable; the more advanced record wins.
 
-    Exit 0 merged, 1 real conflicts (one id completed with different images; listed), 2 bad
-    input. As git's merge driver: `git config merge.imgbatch.driver
+    Exit 0 merged, 1 real conflicts (one id completed with different images, records of
+    different services; listed), 2 bad input. As git's merge driver: `git config merge.imgbatch.driver
     "imgbatch merge-ledgers -o %A --base %O %A %B"` and `*.ledger.jsonl merge=imgbatch` in
     .gitattributes.
     """
