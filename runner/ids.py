@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
+from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses for a str
 from typing import Any
 
 ID_VERSION = 1
@@ -56,8 +57,13 @@ class PromptHasher:
         self.tail = b'},"prompt_id":' + _enc(prompt_id) + b',"repeat":'
 
     def ids(self, size_params: dict[str, str], repeats: int) -> list[str]:
-        before, after = _size_parts(tuple(sorted(size_params.items())))
-        base = hashlib.sha256(self.head + before + self.prompt + after + self.tail)
+        # The size parts are cached by the params as given (a 1- or 2-item dict): sorting and
+        # encoding them once per distinct size, not once per prompt, is most of the saving.
+        before, after = _size_parts(tuple(size_params.items()))
+        if repeats == 1:  # the common case: one hash of the whole payload, no copy
+            payload = b"".join((self.head, before, self.prompt, after, self.tail, _FIRST_REPEAT))
+            return [self.prefix + hashlib.sha256(payload).hexdigest()[:DIGEST_CHARS]]
+        base = hashlib.sha256(b"".join((self.head, before, self.prompt, after, self.tail)))
         out = []
         for r in range(repeats):
             h = base.copy()
@@ -66,16 +72,20 @@ class PromptHasher:
         return out
 
 
+_FIRST_REPEAT = b'0,"v":%d}' % ID_VERSION
+
+
 @lru_cache(maxsize=1024)
 def _size_parts(items: tuple[tuple[str, str], ...]) -> tuple[bytes, bytes]:
     """The encoded size keys that sort before and after "prompt", with their commas."""
+    items = tuple(sorted(items))
     before = b"".join(_enc(k) + b":" + _enc(v) + b"," for k, v in items if k < "prompt")
     after = b"".join(b"," + _enc(k) + b":" + _enc(v) for k, v in items if k > "prompt")
     return before, after
 
 
 def _enc(text: str) -> bytes:
-    return json.dumps(text, ensure_ascii=False).encode()
+    return encode_basestring(text).encode()
 
 
 def attempt_id(out_task_id: str, attempt: int) -> str:

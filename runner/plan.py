@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from json.encoder import encode_basestring
+from operator import itemgetter
 from typing import Any
 
 from runner.ids import PromptHasher
-from runner.manifest import Manifest
+from runner.manifest import Manifest, Prompt, SizeChoice
 
 
 @dataclass(slots=True)
@@ -45,8 +48,7 @@ def expand(manifests: Iterable[Manifest]) -> list[Task]:
     tasks: list[Task] = []
     for m in manifests:
         for p in m.prompts:
-            mark = m.doc.mark_of(p.path)
-            source = f"{m.file}:{mark.line}:{mark.col}"
+            source = _source(m, p)
             hasher = PromptHasher(m.name, p.id, p.text)
             for choice in p.sizes:
                 params = {"prompt": p.text, **choice.params}
@@ -67,3 +69,62 @@ def expand(manifests: Iterable[Manifest]) -> list[Task]:
                     )
     tasks.sort(key=lambda t: t.out_task_id)
     return tasks
+
+
+def _source(m: Manifest, p: Prompt) -> str:
+    mark = m.doc.mark_of(p.path)
+    return f"{m.file}:{mark.line}:{mark.col}"
+
+
+# The encoder of `plan --format jsonl` (report.dumps): its separators are ", " and ": ".
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
+def jsonl_lines(manifests: Iterable[Manifest], keep: Callable[[str], bool] | None = None) -> Iterator[str]:
+    """The lines of `plan --format jsonl`: for each task of expand() (in its order) whose id
+    `keep` accepts, exactly report.dumps(task.as_json()).
+
+    Encoding one dict per task was most of a large plan's time. JSON with sorted keys can be
+    written piecewise, so each line is joined from fragments encoded once per prompt and once
+    per size choice; a test checks the result equals the per-task encoding."""
+    rows: list[tuple[str, tuple[str, str, str, str], tuple[str, str, str, str], int]] = []
+    sizes: dict[int, tuple[SizeChoice, tuple[str, str, str, str]]] = {}
+    for m in manifests:
+        manifest = f'"manifest": {_ENCODE(m.name)}, '
+        for p in m.prompts:
+            head = "{"
+            if p.callback_url is not None:
+                head += f'"callback_url": {_ENCODE(p.callback_url)}, '
+            head += manifest
+            if p.metadata is not None:
+                head += f'"metadata": {_ENCODE(p.metadata)}, '
+            pf = (
+                head + '"out_task_id": ',
+                '"prompt": ' + _ENCODE(p.text),
+                f', "prompt_id": {_ENCODE(p.id)}, "repeat_index": ',
+                f', "source": {_ENCODE(_source(m, p))}}}',
+            )
+            hasher = PromptHasher(m.name, p.id, p.text)
+            for choice in p.sizes:
+                known = sizes.get(id(choice))
+                if known is None:
+                    known = sizes[id(choice)] = (choice, _size_fragments(choice))
+                sf = known[1]
+                for r, out_task_id in enumerate(hasher.ids(choice.params, p.repeat)):
+                    if keep is None or keep(out_task_id):
+                        rows.append((out_task_id, pf, sf, r))
+    rows.sort(key=itemgetter(0))
+    for out_task_id, pf, sf, r in rows:
+        yield (
+            f'{pf[0]}{encode_basestring(out_task_id)}, "params": {{{sf[0]}{pf[1]}{sf[1]}}}, '
+            f'"pixels": {sf[2]}{pf[2]}{r}, "size": {sf[3]}{pf[3]}'
+        )
+
+
+def _size_fragments(choice: SizeChoice) -> tuple[str, str, str, str]:
+    """A size choice's params that sort before and after "prompt", its pixels and its label,
+    encoded."""
+    items = sorted(choice.params.items())
+    before = "".join(f"{_ENCODE(k)}: {_ENCODE(v)}, " for k, v in items if k < "prompt")
+    after = "".join(f", {_ENCODE(k)}: {_ENCODE(v)}" for k, v in items if k > "prompt")
+    return before, after, _ENCODE(list(choice.pixels)), _ENCODE(choice.label)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from runner.diagnostics import Diagnostic, count
@@ -58,10 +58,6 @@ def validation_json(checked: Sequence[CheckedFile], valid: bool, skipped: Sequen
             ],
         }
     )
-
-
-def plan_jsonl(tasks: Sequence[Task]) -> Iterator[str]:
-    return (dumps(t.as_json()) for t in tasks)
 
 
 def plan_json(tasks: Sequence[Task], checked: Sequence[CheckedFile]) -> str:

@@ -11,7 +11,7 @@ from runner import report
 from runner.bulk import bulk_build
 from runner.errors import ManifestInvalid
 from runner.limits import DEFAULT_MAX_PLAN_TASKS, PLAN_LIMIT_KEY
-from runner.manifest import CheckedFile, check_files
+from runner.manifest import CheckedFile, Manifest, check_files
 from runner.plan import Task, expand
 
 
@@ -38,9 +38,16 @@ def skipped_note(skipped: Sequence[str]) -> list[str]:
 
 
 def load_plan(paths: Sequence[str]) -> tuple[list[CheckedFile], list[Task]]:
-    """Check every manifest and expand them; invalid input stops here with all its errors
-    printed to stderr. Warnings are printed too: they concern what credits will buy. More
-    tasks than --max-plan-tasks is an error found before any task is built."""
+    """Check every manifest (check_plan) and expand them into tasks."""
+    checked = check_plan(paths)
+    with bulk_build():
+        return checked, expand(valid_manifests(checked))
+
+
+def check_plan(paths: Sequence[str]) -> list[CheckedFile]:
+    """Check every manifest; invalid input stops here with all its errors printed to stderr.
+    Warnings are printed too: they concern what credits will buy. More tasks than
+    --max-plan-tasks is an error found before any task is built."""
     with bulk_build():
         checked = check_files(paths, max_plan_tasks())
     echo_lines(skipped_note(checked.skipped), err=True)
@@ -51,5 +58,8 @@ def load_plan(paths: Sequence[str]) -> tuple[list[CheckedFile], list[Task]]:
             f"{len(bad)} manifest{'s are' if len(bad) > 1 else ' is'} invalid: {', '.join(bad)}",
             hint="fix the errors above ('imgbatch validate' lists them)",
         )
-    with bulk_build():
-        return checked, expand(cf.manifest for cf in checked if cf.manifest is not None)
+    return checked
+
+
+def valid_manifests(checked: Iterable[CheckedFile]) -> list[Manifest]:
+    return [cf.manifest for cf in checked if cf.manifest is not None]

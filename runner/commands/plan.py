@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 
 from runner import report
-from runner.commands._common import echo_lines, load_plan
+from runner.bulk import bulk_build
+from runner.commands._common import check_plan, echo_lines, load_plan, valid_manifests
 from runner.errors import EXIT_FAILURE, EXIT_OK
 from runner.ledger import Ledger
+from runner.plan import jsonl_lines
 from runner.shard import Shard
 
 
@@ -23,13 +25,17 @@ def plan(
     exit_code: bool = False,
     shard: Shard | None = None,
 ) -> int:
+    if ledger_path is None and fmt == "jsonl":
+        # The one output that needs no task objects: lines straight from the manifests.
+        checked_only = check_plan(paths)
+        with bulk_build():
+            echo_lines(jsonl_lines(valid_manifests(checked_only), shard.contains if shard else None))
+        return EXIT_OK
     checked, tasks = load_plan(paths)
     if shard is not None:
         tasks = [t for t in tasks if shard.contains(t.out_task_id)]
     if ledger_path is None:
-        if fmt == "jsonl":
-            echo_lines(report.plan_jsonl(tasks))
-        elif fmt == "json":
+        if fmt == "json":
             click.echo(report.plan_json(tasks, checked))
         else:
             echo_lines(report.plan_table(tasks, checked))
