@@ -1,107 +1,36 @@
 """The run: plan -> guards -> submit what is new -> poll -> download -> ledger.
 
-Every step that spends or learns something is recorded in the ledger before the next step,
-so a run can be killed at any moment and the next one resumes without a second submit:
-  * before a submit is sent, the task is recorded as `submitting`;
-  * a `submitting` task found on resume, or a submit whose answer was lost, is looked up with
-    the query endpoint first, and adopted if it exists;
-  * only a task the service says it does not know is submitted (again).
+This module only orchestrates: one job per task, each going through the steps that live in
+their own modules, all sharing one RunContext (runner/runcontext.py):
+  * runner/submitting.py: submit at most once (intent first; unknown outcomes looked up and
+    adopted; only what the service denies knowing is sent again), under the spending budget;
+  * runner/polling.py: wait for the task to end;
+  * runner/download.py: fetch and verify its images.
+Every step that spends or learns something is recorded in the ledger before the next step, so
+a run can be killed at any moment and the next one resumes without a second submit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import random
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-from runner.client import Answer, ApiClient, Kind
-from runner.download import (
-    DEFAULT_DOWNLOAD_TIMEOUT,
-    DEFAULT_MAX_IMAGE_MB,
-    Downloader,
-    DownloadOptions,
-    Verdict,
-    prepare_out_dir,
-)
-from runner.errors import ConfigError, GuardRefused, ServiceError
-from runner.ids import attempt_id
-from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, UPSTREAM_FAILED, Ledger, Record
-from runner.outcome import advice, download_advice, submitted_at, timeout_message
+from runner.client import ApiClient, Kind
+from runner.download import Downloader, Verdict, prepare_out_dir
+from runner.errors import GuardRefused
+from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, Ledger, Record
+from runner.outcome import advice, download_advice
 from runner.plan import Task
+from runner.polling import Poller
 from runner.progress import Progress
-from runner.spend import Budget, Estimate, Ticket, estimate, known_prices, number
+from runner.records import merge_answer
+from runner.runcontext import RunContext
+from runner.runoptions import DEFAULT_TASK_TIMEOUT, RunOptions, Summary
+from runner.spend import Budget, Estimate, estimate, known_prices, number
+from runner.submitting import Submitter
 from runner.verify import file_verified
 
-DEFAULT_TASK_TIMEOUT = 30 * 60.0
-POLL_CAP = 30.0
-MAX_SUBMIT_ROUNDS = 3  # submits of one id in one run, each only after the service denied knowing it
-# An acknowledged (paid) task is `lost` only after this many denials (404) spread over at least
-# RunOptions.lost_after seconds: a single "not found" may be a replication delay.
-LOST_DENIALS = 3
-LOST_AFTER = 60.0
-# Statuses of records that --retry-failed asks the service about again before resubmitting:
-# the service may know them after all (a 404 or a refusal that was not the whole truth).
-RECHECK_STATES = frozenset({"lost", "rejected"})
-
-
-@dataclass
-class RunOptions:
-    out_dir: Path
-    concurrency: int = 8
-    poll_interval: float = 2.0
-    max_tasks: int | None = None
-    max_credits: float | None = None
-    retry_failed: bool = False
-    wait: bool = True
-    poll_once: bool = False  # query unfinished tasks once instead of waiting (status --refresh)
-    submit: bool = True  # False: only look up and finish what the ledger holds (status --refresh)
-    compact_every: float = 5.0
-    # Called with what the run would send, before anything is; False stops the run unsent.
-    confirm: Callable[[Estimate], bool] | None = None
-    task_timeout: float = DEFAULT_TASK_TIMEOUT  # seconds from submission to a terminal status
-    lost_after: float = LOST_AFTER  # the denials that make a task `lost` span at least this
-    max_image_mb: float = DEFAULT_MAX_IMAGE_MB
-    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT
-
-    def download_options(self) -> DownloadOptions:
-        return DownloadOptions(max_bytes=int(self.max_image_mb * 1024 * 1024), deadline=self.download_timeout)
-
-
-@dataclass
-class Summary:
-    planned: int = 0
-    submitted: int = 0
-    adopted: int = 0
-    completed: int = 0
-    failed: int = 0
-    running: int = 0
-    unconfirmed: int = 0  # recorded as `submitting`: the next run asks the service first
-    timed_out: int = 0  # not finished by --task-timeout
-    missing_images: int = 0  # completed upstream, but no verified file on disk
-    download_unreachable: int = 0  # downloads that failed because the host was unreachable/slow
-    download_refused: int = 0  # downloads refused (not an image, damaged, too large, URL dead)
-    not_submitted: int = 0
-    held_back: int = 0  # stopped by --max-tasks/--max-credits or an unknown price during the run
-    refusal: str = ""  # why submitting stopped, when it did
-    unresolved: int = 0  # the service gave no usable answer
-    unreachable: bool = False
-    credits_estimated: float = 0
-    credits_used: float = 0
-    downloads: int = 0
-    requests: int = 0
-    throttled: int = 0  # 429 answers: the gate slowed down instead of failing
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    todo: list[str] = field(default_factory=list)  # one line per planned task not done: what to do
-
-    def as_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+__all__ = ["DEFAULT_TASK_TIMEOUT", "RunOptions", "Runner", "Summary"]
 
 
 class Runner:
@@ -121,22 +50,15 @@ class Runner:
         self.opts = options
         self.progress = progress
         self.summary = Summary(planned=len(tasks))
-        self.rng = random.Random()
-        self.charged: set[str] = set()  # tasks this run sent, adopted or saw complete
-        self.budget = Budget(
+        budget = Budget(
             options.max_tasks,
             options.max_credits,
             known_prices(ledger.records.values()),
             max_in_flight=options.concurrency,
         )
-
-    # --- deciding what to do ------------------------------------------------------------
-
-    def _needs_submit(self, task: Task) -> bool:
-        record = self.ledger.get(task.out_task_id)
-        if record is None:
-            return True
-        return self.opts.retry_failed and record["status"] in FAILED_STATES
+        self.ctx = RunContext(ledger, client, options, progress, self.summary, budget)
+        self.submitter = Submitter(self.ctx)
+        self.poller = Poller(self.ctx)
 
     def check_guards(self) -> Estimate:
         """What this run would send (new tasks, and `submitting` ones the service may not know);
@@ -207,7 +129,7 @@ class Runner:
         s.requests = self.client.requests
         s.throttled = self.client.gate.throttled
         if self.client.wrong_answers:
-            self._warn(
+            self.ctx.warn(
                 f"{self.client.wrong_answers} answers were about another task than the one asked "
                 "about; none was recorded, each was asked again"
             )
@@ -219,7 +141,7 @@ class Runner:
             record = self.ledger.get(task.out_task_id)
             status = record["status"] if record else None
             used = number(record.get("credits_used")) if record else None
-            if record is not None and record["submit_id"] in self.charged and used is not None:
+            if record is not None and record["submit_id"] in self.ctx.charged and used is not None:
                 s.credits_used += used
             if status is None:
                 s.not_submitted += 1
@@ -258,17 +180,18 @@ class Runner:
             self.progress.update()
 
     async def _process(self, task: Task) -> None:
+        """One task, start to end: submitted (or found), waited for, downloaded."""
         counts = self.progress.counts
         record: Record | None = None
         try:
-            record = await self._ensure_submitted(task)
+            record = await self.submitter.ensure_submitted(task)
             if record is None or record["status"] == SUBMITTING:
                 return
             counts.running += 1
             self.progress.update()
             follow = self.opts.wait or self.opts.poll_once
             if follow and record["status"] not in FAILED_STATES:
-                record = await self._poll(record)
+                record = await self.poller.poll(record)
             if record["status"] == COMPLETED and follow:
                 record = await self._download(record)
             counts.running -= 1
@@ -279,229 +202,10 @@ class Runner:
                 self.progress.note(f"{record['out_task_id']} {record['status']}: {record.get('error')}")
         finally:
             if record is not None:
-                await self.budget.finished(record["submit_id"], record["params"])
+                # Lets the budget know the task's price is settled, so its class may send again.
+                await self.ctx.budget.finished(record["submit_id"], record["params"])
             counts.queued -= 1
             self.progress.update()
-
-    # --- submit, or find out ------------------------------------------------------------
-
-    async def _ensure_submitted(self, task: Task) -> Record | None:
-        record = self.ledger.get(task.out_task_id)
-        if record is not None and record["status"] == SUBMITTING:
-            return await self._resolve(record, task)
-        recheck = record is not None and record["status"] in RECHECK_STATES
-        if recheck and record is not None and self._needs_submit(task) and self.opts.submit:
-            found = await self._recheck(record)
-            if found is not None:
-                return found if found["status"] not in RECHECK_STATES else None  # None: unresolved
-        if self._needs_submit(task) and self.opts.submit:
-            attempt = int(record.get("attempt", 1)) + 1 if record else 1
-            return await self._submit(task, attempt)
-        return record
-
-    async def _recheck(self, record: Record) -> Record | None:
-        """Before paying again for a `lost` or `rejected` task, ask whether the service knows it
-        after all: adopted if it does; None (resubmit) only if it says it does not."""
-        found = await self.client.query(record["submit_id"], record.get("task_id"))
-        if found.kind is Kind.OK and found.data is not None:
-            self.summary.adopted += 1
-            return await self._accept({**record, "error": None}, found.data)
-        if found.kind is Kind.NOT_FOUND:
-            return None
-        self._unresolved(record, found.message, unreachable=found.unreachable)
-        return record  # unresolved: not resubmitted in this run
-
-    async def _submit(self, task: Task, attempt: int) -> Record | None:
-        record = _new_record(task, attempt)
-        ticket = await self._reserve(record)
-        if ticket is None:
-            return None
-        previous = self.ledger.get(task.out_task_id)
-        self.ledger.put(record)  # the intent, before anything is sent
-        try:
-            return await self._spend(record, task, ticket)
-        except (ServiceError, ConfigError) as e:
-            if not self.client.contacted or isinstance(e, ConfigError):
-                # Every connection was refused (or the name did not resolve) before any request
-                # reached a server, or the submit route is not there: nothing was done, so the
-                # intent must not bind the ledger to a mistyped endpoint that the corrected
-                # rerun would then be refused against.
-                self.ledger.take_back(task.out_task_id, previous)
-            raise
-
-    async def _reserve(self, record: Record) -> Ticket | None:
-        """Ask the budget, just before sending; a refusal holds the task back."""
-        if self.summary.unreachable:
-            return None
-        ticket = await self.budget.reserve(record["submit_id"], record["params"])
-        if ticket is None:
-            self.summary.held_back += 1
-            self.summary.refusal = self.budget.stopped or (
-                f"{self.budget.limit_hit} reached: nothing more was submitted"
-            )
-        return ticket
-
-    async def _spend(self, record: Record, task: Task, ticket: Ticket) -> Record | None:
-        """Send a submit; its ticket is settled on every path, so no waiter waits forever."""
-        try:
-            result = await self._send(record, task, 0, ticket)
-        except BaseException:
-            await self.budget.release(ticket)
-            raise
-        # Left unsettled: no usable answer, so it may have been paid for; it stays counted.
-        await self.budget.unconfirmed(ticket, key_works=False)
-        return result
-
-    async def _send(self, record: Record, task: Task, rounds: int, ticket: Ticket) -> Record | None:
-        answer = await self.client.submit(_submit_body(task, record["submit_id"]))
-        if answer.kind is Kind.OK and answer.data is not None:
-            self.summary.submitted += 1
-            self.progress.counts.submitted += 1
-            stop = await self.budget.accepted(ticket, answer.data.get("estimated_credits"))
-            if stop:
-                self.summary.refusal = stop
-            return await self._accept(record, answer.data)
-        # Not a clean acceptance: the task may exist all the same. Ask before anything else.
-        return await self._resolve(record, task, after=answer, rounds=rounds, ticket=ticket)
-
-    async def _resolve(
-        self,
-        record: Record,
-        task: Task,
-        after: Answer | None = None,
-        rounds: int = 0,
-        ticket: Ticket | None = None,
-    ) -> Record | None:
-        if after is not None and after.kind is Kind.UNKNOWN:
-            await self.client.sleep(self.client.retry.delay(1, self.rng))  # let a slow submit land
-        found = await self.client.query(record["submit_id"])
-        rejected = after is not None and after.kind is Kind.REJECTED
-        never_sent = after is not None and after.unreachable  # every attempt's connection refused
-        if found.kind is Kind.NOT_FOUND and self.opts.submit and not rejected and not never_sent:
-            # The submit may have reached the service: one 404 may be replication lag, so it must
-            # be denied as often as an acknowledged task before it is `lost`, or the id would be
-            # sent (and paid) twice.
-            found = await self._denied_over_span(record) or found
-        if found.kind is Kind.OK and found.data is not None:
-            self.summary.adopted += 1
-            if ticket is not None:
-                await self.budget.adopted(ticket, found.data.get("estimated_credits"))
-            return await self._accept(record, found.data)
-        if found.kind is not Kind.NOT_FOUND:
-            self._unresolved(record, found.message, unreachable=found.unreachable)
-            return None  # a ticket stays counted: the submit may have been paid for
-        # The service does not know the task: the submit never took effect.
-        if after is not None and after.kind is Kind.REJECTED:
-            if ticket is not None:
-                await self.budget.refund(ticket)
-            record = {**record, "status": "rejected", "error": after.message}
-            self.ledger.put(record)
-            return record
-        if not self.opts.submit:
-            return None  # `imgbatch run` submits it
-        if rounds >= MAX_SUBMIT_ROUNDS:
-            self._unresolved(
-                record,
-                after.message if after else "not submitted",
-                unreachable=bool(after and after.unreachable),
-            )
-            return None
-        if ticket is None:
-            # A `submitting` record from an earlier run that never reached the service: sending
-            # it now is new spending, so it asks the budget like any new task.
-            ticket = await self._reserve(record)
-            if ticket is None:
-                return None
-            return await self._spend(record, task, ticket)
-        return await self._send(record, task, rounds + 1, ticket)
-
-    async def _denied_over_span(self, record: Record) -> Answer | None:
-        """Ask again, backed off, until the service has denied knowing the task LOST_DENIALS
-        times over at least lost_after seconds (None), or answers otherwise (that answer)."""
-        denials = [time.monotonic()]
-        while len(denials) < LOST_DENIALS or denials[-1] - denials[0] < self.opts.lost_after:
-            await asyncio.sleep(denial_wait(self.opts.lost_after, len(denials)))
-            found = await self.client.query(record["submit_id"])
-            if found.kind is not Kind.NOT_FOUND:
-                return found
-            denials.append(time.monotonic())
-        return None
-
-    def _unresolved(self, record: Record, message: str, *, unreachable: bool = False) -> None:
-        self.summary.unresolved += 1
-        self.summary.unreachable |= unreachable
-        self.summary.errors.append(f"{record['out_task_id']}: {message}")
-
-    async def _accept(self, record: Record, data: dict[str, Any]) -> Record:
-        record = _merge_answer(record, data)
-        self.charged.add(record["submit_id"])  # submitted or adopted by this run
-        price = number(data.get("estimated_credits"))
-        if price is not None:
-            self.summary.credits_estimated += price
-            self.progress.counts.credits += price
-        await self._used(record, data)
-        self.ledger.put(record)
-        return record
-
-    async def _used(self, record: Record, data: dict[str, Any]) -> None:
-        # Only a completed task's credits_used is its price: a running one may say 0 (not yet charged).
-        if data.get("status") == COMPLETED:
-            await self.budget.used(record["submit_id"], data.get("credits_used"), record["params"])
-
-    # --- wait ---------------------------------------------------------------------------
-
-    async def _poll(self, record: Record) -> Record:
-        interval = self.opts.poll_interval
-        deadline = submitted_at(record) + self.opts.task_timeout
-        was = record["status"]
-        asked = False
-        denials: list[float] = []  # when the service said it does not know the task
-        while record["status"] != COMPLETED and record["status"] not in FAILED_STATES:
-            if asked and time.time() >= deadline:
-                # Still paid and maybe still running: never resubmitted; the next run asks first.
-                error = timeout_message(self.opts.task_timeout, record["status"])
-                record = {**record, "status": TIMED_OUT, "error": error}
-                self.ledger.put(record)
-                break
-            if denials and not self.opts.poll_once:
-                wait = denial_wait(self.opts.lost_after, len(denials))
-                await asyncio.sleep(max(0.0, min(wait, deadline - time.time())))
-            elif not self.opts.poll_once:
-                wait = interval * (0.8 + 0.4 * self.rng.random())
-                await asyncio.sleep(max(0.0, min(wait, deadline - time.time())) if asked else wait)
-                interval = min(POLL_CAP, interval * 1.5)
-            answer = await self.client.query(record["submit_id"], record.get("task_id"))
-            asked = True
-            if answer.kind is Kind.OK and answer.data is not None:
-                denials.clear()
-                record = _merge_answer(record, answer.data)
-                await self._used(record, answer.data)
-                self.ledger.put(record)
-            elif answer.kind is Kind.NOT_FOUND:
-                denials.append(time.monotonic())
-                if self.opts.poll_once:
-                    self._unresolved(
-                        record,
-                        "the service said it does not know this task; 'imgbatch run' asks again "
-                        f"{LOST_DENIALS} times over {self.opts.lost_after:g} s before calling it lost",
-                    )
-                    return record
-                if len(denials) >= LOST_DENIALS and denials[-1] - denials[0] >= self.opts.lost_after:
-                    record = {
-                        **record,
-                        "status": "lost",
-                        "error": f"the service denied knowing this task {len(denials)} times over "
-                        f"{denials[-1] - denials[0]:.0f} s; --retry-failed asks again, then resubmits it",
-                    }
-                    self.ledger.put(record)
-            else:
-                self._unresolved(record, answer.message, unreachable=answer.unreachable)
-                return record
-            if self.opts.poll_once:
-                break
-        if record["status"] == COMPLETED and was != COMPLETED:
-            self.charged.add(record["submit_id"])
-        return record
 
     # --- download -----------------------------------------------------------------------
 
@@ -524,7 +228,7 @@ class Runner:
         planned = record.get("pixels")
         for out in record.get("outputs") or []:
             if planned and [out.get("width"), out.get("height")] != list(planned):
-                self._warn(
+                self.ctx.warn(
                     f"{record['out_task_id']}: delivered {out.get('width')}x{out.get('height')}, "
                     f"the plan said {planned[0]}x{planned[1]}"
                 )
@@ -535,71 +239,4 @@ class Runner:
         answer = await self.client.query(record["submit_id"], record.get("task_id"))
         if answer.kind is not Kind.OK or answer.data is None or answer.data.get("status") != COMPLETED:
             return None
-        return _merge_answer({**record, "outputs": []}, answer.data)
-
-    def _warn(self, message: str) -> None:
-        self.summary.warnings.append(message)
-        self.progress.note(f"warning: {message}")
-
-
-def denial_wait(lost_after: float, denials: int) -> float:
-    """The wait after the n-th denial: the waits span lost_after (1/3, then 2/3 of it)."""
-    return float(lost_after * 2 ** (denials - 1) / (2 ** (LOST_DENIALS - 1) - 1))
-
-
-def _new_record(task: Task, attempt: int) -> Record:
-    return {
-        "out_task_id": task.out_task_id,
-        "manifest": task.manifest,
-        "prompt_id": task.prompt_id,
-        "params": task.params,
-        "pixels": list(task.pixels),
-        "size": task.size,
-        "repeat_index": task.repeat_index,
-        "status": SUBMITTING,
-        "attempt": attempt,
-        "submit_id": attempt_id(task.out_task_id, attempt),
-        "task_id": None,
-        "estimated_credits": None,
-        "credits_used": None,
-        "created_at": None,
-        "completed_at": None,
-        "outputs": [],
-        "error": None,
-        **_passthrough(task),
-    }
-
-
-def _submit_body(task: Task, submit_id: str) -> dict[str, Any]:
-    return {"model": "gpt_image_2", "params": task.params, "out_task_id": submit_id, **_passthrough(task)}
-
-
-def _passthrough(task: Task) -> dict[str, Any]:
-    """The optional fields sent upstream as given and kept in the ledger."""
-    fields = {"metadata": task.metadata, "callback_url": task.callback_url}
-    return {k: v for k, v in fields.items() if v is not None}
-
-
-def _merge_answer(record: Record, data: dict[str, Any]) -> Record:
-    """Fold what the service said into the record; unknown statuses are kept as said."""
-    merged = dict(record)
-    status = data.get("status")
-    merged["status"] = status if isinstance(status, str) and status else "pending"
-    for key in ("task_id", "created_at", "completed_at"):
-        if data.get(key) is not None:
-            merged[key] = data[key]
-    for key in ("estimated_credits", "credits_used"):
-        if number(data.get(key)) is not None:  # a price that is not a number is no price
-            merged[key] = data[key]
-    if merged["status"] in UPSTREAM_FAILED:
-        merged["error"] = str(data.get("error") or data.get("message") or f"{merged['status']} upstream")
-    output = data.get("output")
-    if merged["status"] == COMPLETED and isinstance(output, list):
-        known = {o.get("url"): o for o in merged.get("outputs") or []}
-        merged["outputs"] = [
-            known.get(o.get("url"))
-            or {"url": o.get("url"), "path": None, "sha256": None, "width": None, "height": None}
-            for o in output
-            if isinstance(o, dict)
-        ]
-    return merged
+        return merge_answer({**record, "outputs": []}, answer.data)
