@@ -6,13 +6,15 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterator
-from typing import Any
-
-from jsonschema import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from runner.diagnostics import Diagnostic
 from runner.schema import KW_PIXEL_AREA, KW_SIZE_SHORTHAND, manifest_validator
+from runner.schemafast import is_valid_manifest
 from runner.yamlio import Document
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 # Validators whose generic message is worse than the schema's own `errorMessage`.
 _USE_SCHEMA_MESSAGE = {
@@ -29,6 +31,8 @@ _USE_SCHEMA_MESSAGE = {
 
 
 def schema_diagnostics(doc: Document) -> list[Diagnostic]:
+    if is_valid_manifest(doc.data):
+        return []  # jsonschema would find nothing: no need to import or run it
     out: list[Diagnostic] = []
     errors = list(manifest_validator().iter_errors(doc.data))
     # A shorthand the size keyword explains (unknown ratio or tier, pixels out of bounds)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError, validators
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import ImgbatchError
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
 
 MANIFEST_SCHEMA = "manifest.schema.json"
 LEDGER_RECORD_SCHEMA = "ledger-record.schema.json"
@@ -121,41 +122,53 @@ def parse_custom_size(text: str) -> Pixels | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def _pixel_area_errors(value: str, bounds: Mapping[str, int]) -> Iterator[ValidationError]:
+def pixel_area_problems(value: str, bounds: Mapping[str, int]) -> list[str]:
+    """What the x-imgbatch-pixel-area keyword says of a string (nothing if it is fine)."""
     wh = parse_custom_size(value)
     if wh is None:
-        return  # the pattern keyword reports the malformed string
+        return []  # the pattern keyword reports the malformed string
     area = wh[0] * wh[1]
     if area < bounds["minimum"]:
-        yield ValidationError(f"size {value} is {area:,} pixels, below the minimum of {bounds['minimum']:,}")
-    elif area > bounds["maximum"]:
-        yield ValidationError(f"size {value} is {area:,} pixels, above the maximum of {bounds['maximum']:,}")
+        return [f"size {value} is {area:,} pixels, below the minimum of {bounds['minimum']:,}"]
+    if area > bounds["maximum"]:
+        return [f"size {value} is {area:,} pixels, above the maximum of {bounds['maximum']:,}"]
+    return []
+
+
+def size_shorthand_problems(enabled: Any, instance: Any) -> list[str]:
+    """What the x-imgbatch-size-shorthand keyword says of a value (nothing if it is fine)."""
+    if not enabled or not isinstance(instance, str):
+        return []
+    if "x" in instance:
+        return pixel_area_problems(instance, load_schema()["$defs"]["customSize"][KW_PIXEL_AREA])
+    m = SHORTHAND_RATIO_RE.match(instance)
+    if m is None:
+        return []  # the pattern keyword reports it
+    table = size_table()
+    ratio, tier = m.group(1), m.group(2)
+    out = []
+    if ratio not in table.ratios:
+        out.append(f"aspect ratio {ratio!r} is not offered upstream")
+    if tier is not None and tier not in table.tiers:
+        out.append(f"resolution {tier!r} in {instance!r} is not offered upstream")
+    return out
 
 
 def _keyword_pixel_area(
     validator: Validator, bounds: Any, instance: Any, schema: Mapping[str, Any]
 ) -> Iterator[ValidationError]:
+    from jsonschema import ValidationError
+
     if isinstance(instance, str):
-        yield from _pixel_area_errors(instance, bounds)
+        yield from (ValidationError(m) for m in pixel_area_problems(instance, bounds))
 
 
 def _keyword_size_shorthand(
     validator: Validator, enabled: Any, instance: Any, schema: Mapping[str, Any]
 ) -> Iterator[ValidationError]:
-    if not enabled or not isinstance(instance, str):
-        return
-    if "x" in instance:
-        yield from _pixel_area_errors(instance, load_schema()["$defs"]["customSize"][KW_PIXEL_AREA])
-        return
-    m = SHORTHAND_RATIO_RE.match(instance)
-    if m is None:
-        return  # the pattern keyword reports it
-    table = size_table()
-    ratio, tier = m.group(1), m.group(2)
-    if ratio not in table.ratios:
-        yield ValidationError(f"aspect ratio {ratio!r} is not offered upstream")
-    if tier is not None and tier not in table.tiers:
-        yield ValidationError(f"resolution {tier!r} in {instance!r} is not offered upstream")
+    from jsonschema import ValidationError
+
+    yield from (ValidationError(m) for m in size_shorthand_problems(enabled, instance))
 
 
 def _is_integer(checker: Any, instance: Any) -> bool:
@@ -166,7 +179,11 @@ def _is_integer(checker: Any, instance: Any) -> bool:
 
 @cache
 def manifest_validator_class() -> Any:
-    """Draft 2020-12 with imgbatch's keywords, and integers that are ints."""
+    """Draft 2020-12 with imgbatch's keywords, and integers that are ints. jsonschema is
+    imported here, not at start-up: it costs more than the rest of a small plan, and a valid
+    manifest never needs it (runner/schemafast.py)."""
+    from jsonschema import Draft202012Validator, validators
+
     return validators.extend(  # type: ignore[no-untyped-call]
         Draft202012Validator,
         {KW_PIXEL_AREA: _keyword_pixel_area, KW_SIZE_SHORTHAND: _keyword_size_shorthand},
