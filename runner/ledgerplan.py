@@ -54,12 +54,22 @@ class Item:
 class LedgerPlan:
     ledger: Path
     items: list[Item]
-    credits: float
+    create_credits: float  # the tasks to create
     credits_per_task: float
+    # Records left `submitting` (listed as running): paid or not, the outcome is unknown; a run
+    # sends them again only if the service does not know them, so it counts them too.
+    submitting_credits: float = 0.0
     counts: Counter[str] = field(default_factory=Counter)
+    submitting: int = 0
 
     def __post_init__(self) -> None:
         self.counts = Counter(i.action for i in self.items)
+        self.submitting = sum(1 for i in self.items if i.action == "running" and i.status == SUBMITTING)
+
+    @property
+    def credits(self) -> float:
+        """What `run` counts against --max-credits: the tasks to create and those left submitting."""
+        return self.create_credits + self.submitting_credits
 
     @property
     def has_work(self) -> bool:
@@ -68,6 +78,9 @@ class LedgerPlan:
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {a: self.counts[a] for a in ACTIONS}
         out["credits"] = self.credits
+        out["create_credits"] = self.create_credits
+        out["submitting"] = self.submitting
+        out["submitting_credits"] = self.submitting_credits
         created = [i.pixels for i in self.items if i.action == "create" and i.pixels]
         out["pixels"] = sum(w * h for w, h in created)
         return out
@@ -91,12 +104,15 @@ def plan_against(
     order = {a: i for i, a in enumerate(ACTIONS)}
     items.sort(key=lambda i: (order[i.action], i.out_task_id))
     # What `run` counts against its limits: new tasks, and `submitting` records (sent again if
-    # the service turns out not to know them).
-    to_create = [
-        i.task for i in items if i.task is not None and (i.action == "create" or i.status == SUBMITTING)
-    ]
+    # the service turns out not to know them), shown apart so the figures add up.
+    to_create = [i.task for i in items if i.task is not None and i.action == "create"]
+    unknown = [i.task for i in items if i.task and i.action == "running" and i.status == SUBMITTING]
     return LedgerPlan(
-        ledger_path, items, estimate_credits(to_create, records), credits_per_task(records.values())
+        ledger_path,
+        items,
+        estimate_credits(to_create, records),
+        credits_per_task(records.values()),
+        submitting_credits=estimate_credits(unknown, records),
     )
 
 
@@ -184,9 +200,16 @@ def summary_line(lp: LedgerPlan) -> str:
         head = "No changes. Every planned image is on disk as the ledger records it."
     else:
         head = (
-            f"Plan: {c['create']} to create (~{lp.credits:,.0f} credits at up to "
-            f"{lp.credits_per_task:,.0f} a task), {c['download']} to download, {c['running']} running."
+            f"Plan: {c['create']} to create (~{lp.create_credits:,.0f} credits at up to "
+            f"{lp.credits_per_task:,.0f} a task), {c['download']} to download, {c['running']} running"
         )
+        if lp.submitting:
+            head += (
+                f", of which {lp.submitting} left submitting (outcome unknown: ~{lp.submitting_credits:,.0f} "
+                f"credits more if the service does not know them; a run counts ~{lp.credits:,.0f} against "
+                "--max-credits, 'imgbatch status --refresh' asks about them without new spend)"
+            )
+        head += "."
     tail = f"{c['done']} done, {c['failed']} failed, {c['orphaned']} orphaned"
     if c["orphaned"]:
         tail += " (in the ledger, in no manifest given: 'imgbatch prune' lists and removes them)"

@@ -86,6 +86,7 @@ class Estimate:
     tasks: Counter[str] = field(default_factory=Counter)  # per manifest
     credits: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     classes: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    submitting: int = 0  # of the tasks, records an earlier run left `submitting` (outcome unknown)
 
     @property
     def total_tasks(self) -> int:
@@ -117,7 +118,9 @@ def estimate(tasks: Sequence[Task], records: Mapping[str, Record], retry_failed:
     prices = known_prices(records.values())
     est = Estimate(prices, fallback_price(prices))
     for t in tasks:
-        if will_submit(t, records.get(t.out_task_id), retry_failed):
+        record = records.get(t.out_task_id)
+        if will_submit(t, record, retry_failed):
+            est.submitting += record is not None and record["status"] == SUBMITTING
             cls = size_class(t.params)
             est.tasks[t.manifest] += 1
             est.credits[t.manifest] += est.price(cls)

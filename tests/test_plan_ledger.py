@@ -35,6 +35,9 @@ def test_a_fresh_ledger_plans_every_task_as_create(project: Project) -> None:
         "orphaned": 0,
         "done": 0,
         "credits": 400.0,
+        "create_credits": 400.0,
+        "submitting": 0,
+        "submitting_credits": 0.0,
         "pixels": s["pixels"],
     }
     planned = project.cli("plan", str(project.manifests), "--format", "jsonl").jsonl()
@@ -80,6 +83,40 @@ def test_failed_tasks_need_retry_failed_to_be_planned(project: Project) -> None:
     s = summary(project, "--retry-failed")
     assert (s["failed"], s["create"], s["credits"]) == (0, 4, 400.0)
     assert project.plan("--retry-failed", "--exit-code").exit_code == 1
+
+
+def test_records_left_submitting_are_running_and_their_credits_shown_apart(project: Project) -> None:
+    # A run killed during its submits leaves `submitting` records: paid or not, nobody knows.
+    assert project.run().exit_code == 0
+    records = project.records()
+    for key in sorted(records)[:2]:
+        records[key].update(status="submitting", outputs=[], task_id=None, credits_used=None)
+    project.put_records(records)
+    project.write(SHOTS.replace("a teapot", "a blue teapot"))  # 2 new tasks
+    s = summary(project)
+    assert (s["create"], s["running"], s["submitting"]) == (2, 2, 2)
+    assert (s["create_credits"], s["submitting_credits"], s["credits"]) == (200.0, 200.0, 400.0)
+    line = project.plan().stdout.splitlines()[-1]
+    assert line.startswith(
+        "Plan: 2 to create (~200 credits at up to 100 a task), 0 to download, 2 running, of which 2 "
+        "left submitting (outcome unknown: ~200 credits more if the service does not know them; a run "
+        "counts ~400 against --max-credits, 'imgbatch status --refresh' asks about them without new spend)."
+    ), line
+    # the run's refusal gives the same figure, and the way to collect them without new spend
+    refused = project.run("--max-credits", "300")
+    assert refused.exit_code == 4
+    assert "this run would submit 4 tasks, about 400 credits" in refused.stderr
+    assert (
+        "2 of them were left submitting by an earlier run (paid or not, the outcome is unknown): "
+        "'imgbatch status --refresh' collects those without new spend" in refused.stderr
+    )
+    assert [r["status"] for r in project.records().values()].count("submitting") == 2  # nothing sent
+
+
+def test_a_refusal_without_submitting_records_does_not_mention_them(project: Project) -> None:
+    refused = project.run("--max-tasks", "1")
+    assert refused.exit_code == 4 and "over --max-tasks 1; nothing was sent" in refused.stderr
+    assert "submitting" not in refused.stderr and "status --refresh" not in refused.stderr
 
 
 def test_running_records_and_the_ledgers_price(project: Project) -> None:
