@@ -10,11 +10,14 @@ from __future__ import annotations
 
 LOST_DENIALS = 3
 LOST_AFTER = 60.0
+FIRST_DENIAL_WAIT = 1.0  # then doubled: most 404s right after a submit are replication lag
 
 
-def denial_wait(lost_after: float, denials: int) -> float:
-    """The wait after the n-th denial: the waits span lost_after (1/3, then 2/3 of it)."""
-    return float(lost_after * 2 ** (denials - 1) / (2 ** (LOST_DENIALS - 1) - 1))
+def denial_wait(lost_after: float, denials: int, elapsed: float) -> float:
+    """The wait after the n-th denial, `elapsed` seconds after the first: 1 s, 2 s, 4 s, ...
+    so a replication delay costs seconds, cut short where the denials reach lost_after (the
+    span `lost` needs, with at least LOST_DENIALS of them) and no later."""
+    return float(min(FIRST_DENIAL_WAIT * 2 ** (denials - 1), max(0.0, lost_after - elapsed)))
 
 
 def denied_long_enough(denials: list[float], lost_after: float) -> bool:

@@ -36,7 +36,7 @@ class Poller:
                 ctx.ledger.put(record)
                 break
             if denials and not opts.poll_once:
-                wait = denial_wait(opts.lost_after, len(denials))
+                wait = denial_wait(opts.lost_after, len(denials), time.monotonic() - denials[0])
                 await asyncio.sleep(max(0.0, min(wait, deadline - time.time())))
             elif not opts.poll_once:
                 wait = interval * (0.8 + 0.4 * ctx.rng.random())

@@ -188,7 +188,7 @@ class Submitter:
         lost_after = self.ctx.opts.lost_after
         denials = [time.monotonic()]
         while len(denials) < LOST_DENIALS or denials[-1] - denials[0] < lost_after:
-            await asyncio.sleep(denial_wait(lost_after, len(denials)))
+            await asyncio.sleep(denial_wait(lost_after, len(denials), time.monotonic() - denials[0]))
             found = await self.ctx.client.query(record["submit_id"])
             if found.kind is not Kind.NOT_FOUND:
                 return found

@@ -41,6 +41,31 @@ def test_transient_404s_never_make_a_paid_task_lost(world: Callable[..., World],
     assert w.sandbox.submitted_twice() == [] and len(w.sandbox.tasks) == 6
 
 
+def test_replication_lag_costs_seconds_not_the_whole_span(world: Callable[..., World]) -> None:
+    # With the real 60 s span: a task denied once right after its submit is asked again 1 s
+    # later (then 2 s, 4 s, ...), not after 20 s.
+    w = world(faults=Faults(query_404_times=1))
+    started = time.monotonic()
+    code, summary = w.run(lost_after=60.0)
+    took = time.monotonic() - started
+    assert code == 0 and summary["completed"] == 6
+    assert 1.0 <= took < 10, took
+    assert w.sandbox.submitted_twice() == [] and len(w.sandbox.tasks) == 6
+
+
+def test_the_first_re_asks_come_sooner_and_lost_still_needs_three_denials_over_the_span() -> None:
+    from runner.lost import LOST_DENIALS, denial_wait
+
+    at, asked = 0.0, [0.0]  # seconds after the first denial, when the service was asked
+    while len(asked) < LOST_DENIALS or at < 60.0:
+        at += denial_wait(60.0, len(asked), at)
+        asked.append(at)
+    assert asked[:5] == [0.0, 1.0, 3.0, 7.0, 15.0]  # a replication delay is found in seconds
+    assert asked[-1] == 60.0 and len(asked) == 7  # lost only at the span, not before or long after
+    # a short span still needs three denials
+    assert [denial_wait(0.3, 1, 0.0), denial_wait(0.3, 2, 0.3)] == [0.3, 0.0]
+
+
 def forget_all(w: World) -> dict[str, Any]:
     """The service loses its tasks (for a while): returns them, to give back."""
     gone = {"tasks": dict(w.sandbox.tasks), "by_task_id": dict(w.sandbox.by_task_id)}
