@@ -70,10 +70,17 @@ class Runner:
         if self.opts.max_credits is not None and est.total_credits > self.opts.max_credits:
             limits.append(f"--max-credits {self.opts.max_credits:g}")
         if limits:
+            hint = "raise the limit, or run fewer manifests ('imgbatch plan' lists the tasks)"
+            if est.submitting:
+                hint = (
+                    f"{est.submitting} of them {'was' if est.submitting == 1 else 'were'} left "
+                    "submitting by an earlier run (paid or not, the outcome is unknown): 'imgbatch "
+                    f"status --refresh' collects those without new spend; else {hint}"
+                )
             raise GuardRefused(
                 f"this run would submit {est.total_tasks} tasks, about {est.total_credits:,.0f} credits "
                 f"({'; '.join(est.lines())}), over {' and '.join(limits)}; nothing was sent",
-                hint="raise the limit, or run fewer manifests ('imgbatch plan' lists the tasks)",
+                hint=hint,
             )
         if est.total_tasks and self.opts.confirm is not None and not self.opts.confirm(est):
             raise GuardRefused("not confirmed; nothing was sent", hint="--yes skips the question")
