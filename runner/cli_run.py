@@ -193,7 +193,8 @@ def status(
     from runner.commands.status import status as command
 
     ledger_path, out_dir = ledger_and_out(ledger_path, out_dir, opts["sandbox"])
-    conn = connection_from(opts)
+    # Without --refresh nothing is sent: the HTTP stack is not even loaded.
+    conn = connection_from(opts) if refresh else None
     ctx.exit(
         command(
             paths,

@@ -15,7 +15,7 @@ from runner.estimate import credits_per_task, estimate_credits
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, Record
 from runner.plan import Task
 from runner.shard import Shard
-from runner.verify import images_verified
+from runner.verify import images_verified, one_moment
 
 # Listed in this order; the marks read like a diff of the images against the manifests.
 ACTIONS = ("create", "download", "running", "failed", "orphaned", "done")
@@ -96,7 +96,8 @@ def plan_against(
     shard: Shard | None = None,
 ) -> LedgerPlan:
     """ledger_dir: the folder image paths are relative to (the real ledger's, symlinks resolved)."""
-    items = [_classify(t, records.get(t.out_task_id), ledger_dir, retry_failed) for t in tasks]
+    with one_moment():
+        items = [_classify(t, records.get(t.out_task_id), ledger_dir, retry_failed) for t in tasks]
     planned = {t.out_task_id for t in tasks}
     for key in sorted(records):
         if key not in planned and (shard is None or shard.contains(key)):

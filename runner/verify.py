@@ -17,6 +17,8 @@ import json
 import os
 import stat
 import time
+import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +173,47 @@ def has_file(output: dict[str, Any], base: Path) -> bool:
     return path is not None and path.is_file()
 
 
+# Inside one_moment(): the names in each folder looked at, by folder (None: not listable).
+_listings: dict[str, frozenset[str] | None] | None = None
+
+
+@contextlib.contextmanager
+def one_moment() -> Iterator[None]:
+    """Checks of many files at one moment (status, plan --ledger, a run's first look): a file
+    is first looked for in one listing of its folder, so the images of 100,000 records a
+    fresh clone lacks cost one listing, not 100,000 failed stat calls (each raising an
+    exception). Only absence is read from the listing; a file that is listed is stat'ed and
+    checked as ever. Nothing may write into those folders meanwhile, so a run uses it only
+    before it has started downloading."""
+    global _listings
+    outer, _listings = _listings, _listings if _listings is not None else {}
+    try:
+        yield
+    finally:
+        _listings = outer
+
+
+def _name_key(name: str) -> str:
+    # A case- or normalization-insensitive filesystem (macOS) finds "Cat.png" as "cat.png":
+    # a name is taken as absent only if no listed name matches it that loosely either.
+    return name.casefold() if name.isascii() else unicodedata.normalize("NFC", name).casefold()
+
+
+def _surely_absent(full: str) -> bool:
+    if _listings is None:
+        return False
+    folder, name = os.path.split(full)
+    if folder not in _listings:
+        try:
+            _listings[folder] = frozenset(map(_name_key, os.listdir(folder or ".")))
+        except (FileNotFoundError, NotADirectoryError):
+            _listings[folder] = frozenset()
+        except (OSError, ValueError):  # not listable (but maybe searchable): stat each file
+            _listings[folder] = None
+    names = _listings[folder]
+    return names is not None and _name_key(name) not in names
+
+
 def file_verified(output: dict[str, Any], base: Path) -> bool:
     """The output's file exists and has the sha256 recorded for it."""
     stored = output.get("path")
@@ -179,6 +222,9 @@ def file_verified(output: dict[str, Any], base: Path) -> bool:
         return False
     full = os.path.join(base, stored)  # an absolute stored path stays as it is
     cache = _cache(base)
+    if _surely_absent(full):
+        cache.forget(stored)
+        return False
     try:
         st = os.stat(full)
     except (OSError, ValueError):  # missing, unreadable or not a valid name

@@ -112,3 +112,22 @@ def test_a_ledger_from_before_endpoints_is_never_taken_over_by_the_sandbox(
 
 def test_the_sandbox_endpoint_is_the_in_process_one() -> None:
     assert endpoint_of(IN_PROCESS_URL) == SANDBOX_ENDPOINT
+
+
+def test_a_finished_ledger_from_before_endpoints_is_claimed_once(world: Callable[..., World]) -> None:
+    # Every task done, so the run itself changes no record: the claim alone must stamp them.
+    w = world()
+    with loopback(w.sandbox) as url:
+        assert w.run(url)[0] == 0
+        legacy = [{k: v for k, v in r.items() if k != "endpoint"} for r in w.records()]
+        w.ledger.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in legacy), encoding="utf-8")
+        args = ("run", "--base-url", url, "--ledger", str(w.ledger), "--out", str(w.out), str(w.manifest))
+        claimed = run_cli(*args)
+        assert claimed.exit_code == 0, claimed.stderr
+        assert f"{len(legacy)} records written before imgbatch recorded endpoints" in claimed.stderr
+        assert {r.get("endpoint") for r in w.records()} == {endpoint_of(url)}
+        before = w.ledger.read_bytes()
+        again = run_cli(*args)
+        assert again.exit_code == 0, again.stderr
+        assert "records written before imgbatch recorded endpoints" not in again.stderr
+        assert w.ledger.read_bytes() == before

@@ -3,6 +3,7 @@ breaks (U+2028, U+2029, U+0085), which JSON writes unescaped."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,26 @@ def test_a_prompt_with_a_unicode_line_separator_is_read_back(tmp_path: Path, esc
     plan = p.plan("--exit-code")
     assert plan.exit_code == 0, plan.stderr
     assert "  = done  seps.a." in plan.stdout
+
+
+def test_values_json_accepts_are_read_as_json_reads_them_and_kept_through_a_rewrite(tmp_path: Path) -> None:
+    # The fast decoder refuses NaN and infinities (the standard library then reads the line)
+    # and must not turn an integer past 64 bits into a float, even when the record is rewritten.
+    from runner.ledger import Ledger
+
+    big = 123456789012345678901234567890
+    lines = [
+        f'{{"out_task_id": "a", "status": "completed", "metadata": {{"big": {big}, "neg": -{big}}}}}',
+        '{"out_task_id": "b", "status": "failed", "metadata": {"nan": NaN, "inf": 1e400, "x": 0.1}}',
+        '{"out_task_id": "c", "status": "pending", "prompt": "\\ud83d\\ude00 \\u2028 caf\\u00e9"}',
+    ]
+    path = tmp_path / "l.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    read = Ledger.open(path, write=False).records
+    assert repr(read) == repr({r["out_task_id"]: r for r in map(json.loads, lines)})
+    ledger = Ledger.open(path, write=True)
+    ledger.put({**ledger.records["a"], "status": "failed"})
+    ledger.close()
+    again = Ledger.open(path, write=False).records
+    assert again["a"]["metadata"] == {"big": big, "neg": -big} and again["a"]["status"] == "failed"
+    assert again["c"]["prompt"] == "\U0001f600 \u2028 café"

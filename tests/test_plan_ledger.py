@@ -182,3 +182,16 @@ def test_a_bad_shard_is_a_usage_error(project: Project, bad: str) -> None:
 def test_exit_code_needs_a_ledger(project: Project) -> None:
     result = project.cli("plan", str(project.manifests), "--exit-code")
     assert result.exit_code == 2 and "need --ledger" in result.stderr
+
+
+def test_a_clone_without_the_image_folder_plans_every_image_as_a_download(project: Project) -> None:
+    assert project.run().exit_code == 0
+    kept = project.root / "kept"
+    project.out.rename(kept)
+    s = summary(project)
+    assert (s["download"], s["done"], s["create"]) == (4, 0, 0)
+    status = project.cli("status", str(project.manifests), "--ledger", str(project.ledger))
+    images_missing = status.stdout.splitlines()[1].split()[-2:]
+    assert status.exit_code == 1 and images_missing == ["0", "4"]
+    kept.rename(project.out)
+    assert project.plan("--exit-code").exit_code == 0

@@ -35,6 +35,8 @@ print(json.dumps(sorted(m for m in {heavy} if m in sys.modules)), file=sys.stder
         ["validate", str(EXAMPLES / "window-cat.yaml")],
         ["plan", "--format", "jsonl", str(EXAMPLES / "window-cat.yaml")],
         ["schema"],
+        # The table reads the ledger and the image files; only --refresh talks to the service.
+        ["status", "--ledger", str(EXAMPLES / "no-such.ledger.jsonl"), str(EXAMPLES / "window-cat.yaml")],
     ],
 )
 def test_reading_commands_do_not_import_the_http_image_or_ui_stack(args: list[str]) -> None:

@@ -4,48 +4,58 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import httpx
 
 from runner import report
 from runner.commands._common import echo_lines, load_plan
-from runner.commands.connection import Connection, make_client
-from runner.commands.run import drive
-from runner.download import DEFAULT_DOWNLOAD_TIMEOUT, DEFAULT_MAX_IMAGE_MB
 from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_UNREACHABLE
 from runner.ledger import Ledger
-from runner.run import RunOptions
-from runner.verify import file_verified
+from runner.verify import file_verified, one_moment
+
+if TYPE_CHECKING:
+    import httpx
+
+    from runner.commands.connection import Connection
 
 
 def status(
     paths: Sequence[str],
-    conn: Connection,
+    conn: Connection | None,
     ledger_path: Path,
     refresh: bool,
     out_dir: Path,
     fmt: str,
     transport: httpx.AsyncBaseTransport | None = None,
     *,
-    max_image_mb: float = DEFAULT_MAX_IMAGE_MB,
-    download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+    max_image_mb: float | None = None,
+    download_timeout: float | None = None,
 ) -> int:
+    """conn: only needed with `refresh` (the table alone never loads the HTTP stack)."""
     checked, tasks = load_plan(paths)
     refreshed = None
     if refresh:
+        # Only here: a status that reads the ledger need not load the HTTP stack (~0.1 s).
+        from runner.commands.connection import make_client
+        from runner.commands.run import drive
+        from runner.download import DEFAULT_DOWNLOAD_TIMEOUT, DEFAULT_MAX_IMAGE_MB
+        from runner.run import RunOptions
+
+        assert conn is not None, "status --refresh needs a connection"
         options = RunOptions(
             out_dir=out_dir,
             submit=False,
             wait=False,
             poll_once=True,
-            max_image_mb=max_image_mb,
-            download_timeout=download_timeout,
+            max_image_mb=DEFAULT_MAX_IMAGE_MB if max_image_mb is None else max_image_mb,
+            download_timeout=DEFAULT_DOWNLOAD_TIMEOUT if download_timeout is None else download_timeout,
         )
         refreshed = drive(tasks, make_client(conn, transport), ledger_path, options, quiet=True)
     ledger = Ledger.open(ledger_path, write=False)
     base = ledger.path.parent
-    rows = report.status_rows(tasks, checked, ledger.records, lambda o: file_verified(o, base))
+    with one_moment():
+        rows = report.status_rows(tasks, checked, ledger.records, lambda o: file_verified(o, base))
     if fmt == "json":
         click.echo(report.dumps({"ledger": str(ledger_path), "manifests": rows}))
     else:
