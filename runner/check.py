@@ -3,7 +3,6 @@ the most specific cause and a fix."""
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -135,6 +134,8 @@ def _size_hint(message: str) -> str:
 
 
 def _did_you_mean(value: str, choices: list[str], label: str) -> str:
+    import difflib  # only for a typo's hint: not paid by valid manifests
+
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.8)
     if not close:
         close = [c for c in choices if c.lower() == value.lower()]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import Any
 
 import click
@@ -43,6 +42,8 @@ class ImgbatchGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
         except Exception as e:  # a bug: still one line, traceback only on request
             if os.environ.get("IMGBATCH_DEBUG"):
+                import traceback  # not at start-up: only a bug report needs it
+
                 traceback.print_exc()
             click.echo(
                 f"imgbatch: internal error: {type(e).__name__}: {scrub(str(e))} "

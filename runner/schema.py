@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,17 +38,19 @@ Pixels = tuple[int, int]
 
 def schema_text(name: str = MANIFEST_SCHEMA) -> str:
     """The schema as shipped. Installed wheels carry it in runner/schemas; a source checkout
-    (editable install, tests from the repo) reads the top-level schemas/ folder."""
+    (editable install, tests from the repo) reads the top-level schemas/ folder. Plain files
+    are read directly: importlib.resources, needed only for an installation in a zip file,
+    costs more to import than reading the schema (start-up is most of a small plan)."""
+    here = Path(__file__).resolve().parent
+    for path in (here / "schemas" / name, here.parent / "schemas" / name):
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    from importlib import resources
+
     packaged = resources.files("runner").joinpath("schemas", name)
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
-    checkout = Path(__file__).resolve().parent.parent / "schemas" / name
-    try:
-        return checkout.read_text(encoding="utf-8")
-    except OSError:
-        raise ImgbatchError(
-            f"the schema {name} is missing from this installation", hint="reinstall imgbatch"
-        ) from None
+    raise ImgbatchError(f"the schema {name} is missing from this installation", hint="reinstall imgbatch")
 
 
 @cache
