@@ -5,7 +5,8 @@ their own modules, all sharing one RunContext (runner/runcontext.py):
   * runner/submitting.py: submit at most once (intent first; unknown outcomes looked up and
     adopted; only what the service denies knowing is sent again), under the spending budget;
   * runner/polling.py: wait for the task to end;
-  * runner/download.py: fetch and verify its images.
+  * runner/download.py: fetch and verify its images;
+  * runner/feed.py starts the jobs in plan order, only as fast as their submits go out.
 Every step that spends or learns something is recorded in the ledger before the next step, so
 a run can be killed at any moment and the next one resumes without a second submit.
 """
@@ -18,6 +19,7 @@ import contextlib
 from runner.client import ApiClient, Kind
 from runner.download import Downloader, Verdict, prepare_out_dir
 from runner.errors import GuardRefused
+from runner.feed import Place, run_fed
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, Ledger, Record
 from runner.outcome import advice, download_advice
 from runner.plan import Task
@@ -112,16 +114,9 @@ class Runner:
             return self.summary
         self.progress.start()
         compactor = asyncio.create_task(self._compact_periodically())
-        jobs = [asyncio.create_task(self._process(t)) for t in work]
         try:
-            await asyncio.gather(*jobs)
-        except BaseException:
-            # One job's error (a refused key, Ctrl-C) ends the run: stop the others cleanly,
-            # while the client is still open, so nothing is left to fail unobserved.
-            for job in jobs:
-                job.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
-            raise
+            # Twice the budget's reservers: the next submits are ready when a slot frees.
+            await run_fed(work, self._process, window=2 * self.opts.concurrency)
         finally:
             compactor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -186,12 +181,13 @@ class Runner:
             self.ledger.compact_if_due()
             self.progress.update()
 
-    async def _process(self, task: Task) -> None:
+    async def _process(self, task: Task, place: Place) -> None:
         """One task, start to end: submitted (or found), waited for, downloaded."""
         counts = self.progress.counts
         record: Record | None = None
         try:
             record = await self.submitter.ensure_submitted(task)
+            place.give_back()  # submitted (or known): the next task may start submitting
             if record is None or record["status"] == SUBMITTING:
                 return
             counts.running += 1

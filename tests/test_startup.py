@@ -66,3 +66,14 @@ def test_httpcore_finds_sniffio_so_no_request_pays_for_a_failed_import() -> None
         return current_async_library()
 
     assert asyncio.run(inside()) == "asyncio"
+
+
+def test_run_does_not_load_httpx_command_line_tool() -> None:
+    # httpx's own CLI pulls in pygments and rich (~40 ms before a run's first request);
+    # rich is loaded only for a terminal's progress bar.
+    probe = (
+        "import json, sys; import runner.commands.run, runner.commands.status; "
+        "print(json.dumps(sorted(m for m in ('pygments', 'rich', 'httpx._main') if sys.modules.get(m))))"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(proc.stdout) == []
