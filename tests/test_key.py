@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import os
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -63,6 +64,38 @@ def test_a_key_with_a_stray_character_is_refused_before_any_request(
         assert part not in line
     assert sum(sandbox.requests.values()) == before
     assert not (tmp_path / "l.jsonl").exists()
+
+
+@pytest.mark.parametrize("pasted", [f"Bearer {KEY}", f"bearer  {KEY}"])
+def test_a_key_pasted_with_its_scheme_gets_a_hint_that_leaves_the_key(
+    server: tuple[Sandbox, str], tmp_path: Path, pasted: str
+) -> None:
+    sandbox, url = server
+    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    before = sum(sandbox.requests.values())
+    args = ["run", "--base-url", url, "--ledger", str(tmp_path / "l.jsonl"), str(tmp_path / "m.yaml")]
+    result = run_cli(*args, env={"AIREITER_API_KEY": pasted})
+    assert result.exit_code == 3
+    [line] = result.stderr.splitlines()
+    scheme = pasted.split()[0]
+    assert line.startswith(
+        f"imgbatch: error: AIREITER_API_KEY starts with '{scheme}' and a space, the Authorization "
+        "scheme, which imgbatch adds itself; nothing was sent"
+    )
+    assert "sk-" not in line and "secret" not in line
+    assert sum(sandbox.requests.values()) == before and not (tmp_path / "l.jsonl").exists()
+    # the hint, run by a shell, leaves the key itself (not "Bearersk-...", as tr -d would)
+    command = line.split("e.g. ", 1)[1]
+    assert command.startswith("export AIREITER_API_KEY=")
+    shell = subprocess.run(
+        ["sh", "-c", f'{command}; printf %s "$AIREITER_API_KEY"'],
+        env={"AIREITER_API_KEY": pasted, "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shell.stdout == KEY
+    assert run_cli(*args, env={"AIREITER_API_KEY": shell.stdout}).exit_code == 0
 
 
 def test_scrub_covers_the_plain_url_encoded_and_json_escaped_key() -> None:

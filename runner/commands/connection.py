@@ -64,6 +64,19 @@ def checked_key(key: str) -> str:
             f"{API_KEY_ENV} is not set",
             hint=f"export {API_KEY_ENV}=<your aireiter API key>, or try --sandbox",
         )
+    scheme = _SCHEME.match(key)
+    if scheme:
+        # Pasted from an Authorization header: stripping whitespace (the usual hint) would
+        # leave "Bearersk-...". The prefix is shown, never what follows it.
+        prefix = scheme.group(0)
+        hint = f"set the key alone, without {prefix.strip()!r} and the whitespace around it"
+        if set(prefix) <= _PLAIN:
+            hint = f'set the key alone, e.g. export {API_KEY_ENV}="${{{API_KEY_ENV}#{prefix}}}"'
+        raise ConfigError(
+            f"{API_KEY_ENV} starts with {prefix.strip()!r} and a space, the Authorization scheme, "
+            "which imgbatch adds itself; nothing was sent",
+            hint=hint,
+        )
     for position, char in enumerate(key, 1):
         if not "!" <= char <= "~":  # printable ASCII without space: all a bearer token may hold
             what = _describe_char(char)
@@ -74,6 +87,11 @@ def checked_key(key: str) -> str:
             )
     add_secret(key)
     return key
+
+
+# "Bearer sk-..." as an Authorization header has it, with any case and spacing.
+_SCHEME = re.compile(r"\s*bearer\s+(?=\S)", re.IGNORECASE)
+_PLAIN = frozenset("BEARERbearer ")  # a prefix of only these is a shell pattern as it is
 
 
 def _describe_char(char: str) -> str:
