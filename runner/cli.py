@@ -19,11 +19,8 @@ import click
 
 from runner import __version__, cli_manifest, cli_review, cli_run
 from runner.cli_sandbox import sandbox
-from runner.errors import ImgbatchError
+from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ImgbatchError
 from runner.redact import scrub
-
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
 
 
 class ImgbatchGroup(click.Group):

@@ -10,6 +10,8 @@ EXIT_USAGE = 2  # bad usage or invalid input
 EXIT_CONFIG = 3  # authentication or configuration (missing key, 401, bad base URL)
 EXIT_REFUSED = 4  # a guard refused: spending limit, ledger locked
 EXIT_UNREACHABLE = 5  # the service could not be reached or gave no usable answer
+EXIT_INTERNAL = 70  # a bug
+EXIT_INTERRUPTED = 130  # Ctrl-C
 
 
 class ImgbatchError(Exception):

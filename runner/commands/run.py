@@ -8,6 +8,7 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
@@ -17,10 +18,18 @@ from runner.client import ApiClient
 from runner.commands._common import echo_lines, load_plan
 from runner.commands.connection import Connection, make_client
 from runner.download import Downloader
-from runner.errors import EXIT_FAILURE, EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE
+from runner.errors import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    ImgbatchError,
+)
 from runner.ledger import Ledger, endpoint_of
 from runner.plan import Task
 from runner.progress import Progress, make_progress
+from runner.redact import scrub
 from runner.run import Runner, RunOptions, Summary
 from runner.shard import Shard
 from runner.spend import Estimate
@@ -38,18 +47,45 @@ def run(
     yes: bool = False,
     interactive: bool | None = None,
 ) -> int:
-    _, tasks = load_plan(paths)
-    if shard is not None:
-        tasks = [t for t in tasks if shard.contains(t.out_task_id)]
-    if interactive is None:
-        interactive = sys.stdin.isatty() and sys.stderr.isatty()
-    # The embedded sandbox spends nothing: it states what it will send but does not ask.
-    ask = interactive and not yes and not conn.sandbox
-    options.confirm = functools.partial(state_and_confirm, options=options, ask=ask)
-    client = make_client(conn, transport)
-    summary = drive(tasks, client, ledger_path, options)
+    client: ApiClient | None = None
+    try:
+        _, tasks = load_plan(paths)
+        if shard is not None:
+            tasks = [t for t in tasks if shard.contains(t.out_task_id)]
+        if interactive is None:
+            interactive = sys.stdin.isatty() and sys.stderr.isatty()
+        # The embedded sandbox spends nothing: it states what it will send but does not ask.
+        ask = interactive and not yes and not conn.sandbox
+        options.confirm = functools.partial(state_and_confirm, options=options, ask=ask)
+        client = make_client(conn, transport)
+        summary = drive(tasks, client, ledger_path, options)
+    except (ImgbatchError, KeyboardInterrupt) as e:
+        if fmt == "json":
+            # CI reads stdout: a document saying why, never an empty one. The top-level
+            # handler still prints the line on stderr and sets the exit code.
+            click.echo(report.dumps(_error_json(e, client, ledger_path, options)))
+        raise
     _report_run(summary, ledger_path, options, fmt)
     return _run_exit_code(summary, options)
+
+
+def _error_json(
+    e: ImgbatchError | KeyboardInterrupt, client: ApiClient | None, ledger_path: Path, options: RunOptions
+) -> dict[str, Any]:
+    if isinstance(e, ImgbatchError):
+        error = {"message": scrub(e.message), "hint": scrub(e.hint), "exit_code": e.exit_code}
+    else:
+        error = {
+            "message": "interrupted",
+            "hint": "rerun the same command to resume",
+            "exit_code": EXIT_INTERRUPTED,
+        }
+    return {
+        "error": error,
+        "requests": client.requests if client is not None else 0,
+        "ledger": str(ledger_path),
+        "images": str(options.out_dir),
+    }
 
 
 def drive(
@@ -122,9 +158,13 @@ def _answered_yes(question: str) -> bool:
 
 def _report_run(summary: Summary, ledger_path: Path, options: RunOptions, fmt: str) -> None:
     if fmt == "json":
-        click.echo(
-            report.dumps({**summary.as_json(), "ledger": str(ledger_path), "images": str(options.out_dir)})
-        )
+        document = {
+            **summary.as_json(),
+            "error": None,
+            "ledger": str(ledger_path),
+            "images": str(options.out_dir),
+        }
+        click.echo(report.dumps(document))
         return
     echo_lines(report.run_summary_lines(summary, ledger_path, options.out_dir), err=True)
 
