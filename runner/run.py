@@ -30,7 +30,7 @@ from runner.runcontext import RunContext
 from runner.runoptions import DEFAULT_TASK_TIMEOUT, RunOptions, Summary
 from runner.spend import Budget, Estimate, estimate, known_prices, number
 from runner.submitting import Submitter
-from runner.verify import file_verified
+from runner.verify import file_verified, one_moment
 
 __all__ = ["DEFAULT_TASK_TIMEOUT", "RunOptions", "Runner", "Summary"]
 
@@ -52,11 +52,9 @@ class Runner:
         self.opts = options
         self.progress = progress
         self.summary = Summary(planned=len(tasks))
+        self._prices = known_prices(ledger.records.values())  # one pass over the ledger, for both
         budget = Budget(
-            options.max_tasks,
-            options.max_credits,
-            known_prices(ledger.records.values()),
-            max_in_flight=options.concurrency,
+            options.max_tasks, options.max_credits, dict(self._prices), max_in_flight=options.concurrency
         )
         self.ctx = RunContext(ledger, client, options, progress, self.summary, budget)
         self.submitter = Submitter(self.ctx)
@@ -65,7 +63,8 @@ class Runner:
     def check_guards(self) -> Estimate:
         """What this run would send (new tasks, and `submitting` ones the service may not know);
         refuses, sending nothing, past a limit, then asks for confirmation if set up to."""
-        est = estimate(self.tasks if self.opts.submit else [], self.ledger.records, self.opts.retry_failed)
+        tasks = self.tasks if self.opts.submit else []
+        est = estimate(tasks, self.ledger.records, self.opts.retry_failed, self._prices)
         limits = []
         if self.opts.max_tasks is not None and est.total_tasks > self.opts.max_tasks:
             limits.append(f"--max-tasks {self.opts.max_tasks}")
@@ -96,21 +95,25 @@ class Runner:
         counts = self.progress.counts
         counts.planned = len(self.tasks)
         work = []
-        for task in self.tasks:
-            record = self.ledger.get(task.out_task_id)
-            if record is not None and record["status"] == COMPLETED and self._downloaded(record):
-                counts.done += 1
-            elif (
-                record is not None
-                and record["status"] in FAILED_STATES
-                and not (self.opts.retry_failed and self.opts.submit)
-            ):
-                counts.failed += 1
-            else:
-                counts.queued += 1
-                work.append(task)
+        done: set[str] = set()
+        with one_moment():  # a fresh clone's missing images: one folder listing, not a stat each
+            for task in self.tasks:
+                record = self.ledger.get(task.out_task_id)
+                if record is not None and record["status"] == COMPLETED and self._downloaded(record):
+                    counts.done += 1
+                    done.add(task.out_task_id)
+                elif (
+                    record is not None
+                    and record["status"] in FAILED_STATES
+                    and not (self.opts.retry_failed and self.opts.submit)
+                ):
+                    counts.failed += 1
+                else:
+                    counts.queued += 1
+                    work.append(task)
         if not work:
-            self._finish()
+            # Nothing has happened since that look: its verdicts stand (each image checked once).
+            self._finish(done)
             return self.summary
         self.progress.start()
         compactor = asyncio.create_task(self._compact_periodically())
@@ -126,7 +129,9 @@ class Runner:
         self._finish()
         return self.summary
 
-    def _finish(self) -> None:
+    def _finish(self, verified: set[str] | None = None) -> None:
+        """verified: the tasks whose images were found on disk as recorded just before, when
+        nothing was done since; else each completed task's images are checked now."""
         s = self.summary
         s.requests = self.client.requests
         s.throttled = self.client.gate.throttled
@@ -139,6 +144,7 @@ class Runner:
         s.completed = s.failed = s.running = s.unconfirmed = s.not_submitted = 0
         s.timed_out = s.missing_images = 0
         s.credits_used = 0
+        done = set()
         for task in self.tasks:
             record = self.ledger.get(task.out_task_id)
             status = record["status"] if record else None
@@ -147,8 +153,11 @@ class Runner:
                 s.credits_used += used
             if status is None:
                 s.not_submitted += 1
-            elif status == COMPLETED and self._downloaded(record):
+            elif status == COMPLETED and (
+                task.out_task_id in verified if verified is not None else self._downloaded(record)
+            ):
                 s.completed += 1
+                done.add(task.out_task_id)
             elif status == COMPLETED:
                 s.missing_images += 1
             elif status in FAILED_STATES:
@@ -159,10 +168,11 @@ class Runner:
                 s.timed_out += 1
             else:
                 s.running += 1
-        s.todo = self._todo()
+        s.todo = self._todo(done)
 
-    def _todo(self) -> list[str]:
-        """For each planned task that is not completed with its images: what to do about it."""
+    def _todo(self, done: set[str]) -> list[str]:
+        """For each planned task that is not completed with its images (`done`): what to do
+        about it."""
         said = {}
         for line in self.summary.errors:
             task_id, _, message = line.partition(": ")
@@ -170,7 +180,7 @@ class Runner:
         lines = []
         for task in self.tasks:
             record = self.ledger.get(task.out_task_id)
-            line = advice(record, said.get(task.out_task_id), self._downloaded(record), self.opts.wait)
+            line = advice(record, said.get(task.out_task_id), task.out_task_id in done, self.opts.wait)
             if line:
                 lines.append(f"{task.out_task_id}: {line}")
         return lines

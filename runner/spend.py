@@ -114,8 +114,14 @@ class Estimate:
         return out
 
 
-def estimate(tasks: Sequence[Task], records: Mapping[str, Record], retry_failed: bool = False) -> Estimate:
-    prices = known_prices(records.values())
+def estimate(
+    tasks: Sequence[Task],
+    records: Mapping[str, Record],
+    retry_failed: bool = False,
+    prices: dict[str, float] | None = None,
+) -> Estimate:
+    """prices: known_prices(records.values()), when the caller has them already."""
+    prices = known_prices(records.values()) if prices is None else dict(prices)
     est = Estimate(prices, fallback_price(prices))
     for t in tasks:
         record = records.get(t.out_task_id)
