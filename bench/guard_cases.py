@@ -183,13 +183,16 @@ def unconfirmed(tmp: Path) -> Result:
 def transient_404(tmp: Path) -> Result:
     c = Case(tmp / "404", manifest(20))
     with sandbox("--task-seconds", "0.2", "--query-404-times", "2") as url:
+        started = time.monotonic()
         p = c.run(url)
+        took = time.monotonic() - started
         s = stats(url)
     lost = sum(r["status"] == "lost" for r in c.records())
-    ok = p.returncode == 0 and lost == 0 and most_submits(s) == 1
+    # Replication lag costs seconds (re-asked after 1 s, then 2 s), not the 60 s `lost` needs.
+    ok = p.returncode == 0 and lost == 0 and most_submits(s) == 1 and took < 30
     return dict(case="each task's first 2 queries answered 404", exit=p.returncode,
                 credits=s["credits_accepted"], cap=None, tasks=s["tasks"], most_submits=most_submits(s),
-                key=c.key_found(s), said=f"{lost} lost", ok=ok)  # fmt: skip
+                key=c.key_found(s), said=f"{lost} lost, all done in {took:.1f} s", ok=ok)  # fmt: skip
 
 
 def really_lost(tmp: Path) -> Result:
