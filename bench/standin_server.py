@@ -21,6 +21,7 @@ import re
 import struct
 import time
 import zlib
+from datetime import datetime, timezone
 from typing import Any
 
 ONE_ONE = {"1K": (1254, 1254), "2K": (2048, 2048), "4K": (2880, 2880)}  # delivered, per the API page
@@ -68,6 +69,11 @@ def _pixels(params: dict[str, Any]) -> tuple[int, int]:
     return (1024, 1024)
 
 
+def _iso(t: float) -> str:
+    """A time as the API page shows it: "2025-12-22T06:03:28.242Z"."""
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def _envelope(code: int, data: Any = None, message: str = "") -> bytes:
     return json.dumps({"statusCode": code, "message": message, "data": data}).encode()
 
@@ -82,7 +88,13 @@ def _answer(state: State, method: str, path: str, body: bytes) -> tuple[int, byt
             return 400, _envelope(400, None, "out_task_id already exists"), "application/json"
         now = time.time()
         state.tasks[oid] = (now, _pixels(req.get("params") or {}))
-        ack = {"out_task_id": oid, "task_id": "t-" + oid, "status": "pending", "estimated_credits": 10}
+        ack = {
+            "out_task_id": oid,
+            "task_id": "t-" + oid,
+            "status": "pending",
+            "estimated_credits": 10,
+            "created_at": _iso(now),
+        }
         return 200, _envelope(200, ack), "application/json"
     if method == "POST" and path == "/api/openapi/query":
         state.seen("query")
@@ -92,11 +104,11 @@ def _answer(state: State, method: str, path: str, body: bytes) -> tuple[int, byt
             return 404, _envelope(404, None, "task not found"), "application/json"
         started, size = task
         age = time.time() - started
-        data: dict[str, Any] = {"task_id": "t-" + oid, "out_task_id": oid, "created_at": started}
+        data: dict[str, Any] = {"task_id": "t-" + oid, "out_task_id": oid, "created_at": _iso(started)}
         if age >= state.task_seconds:
             data.update(
                 status="completed",
-                completed_at=started + state.task_seconds,
+                completed_at=_iso(started + state.task_seconds),
                 credits_used=10,
                 output=[{"url": f"{state.image_base}/img/{size[0]}x{size[1]}/{oid}.png"}],
             )

@@ -50,7 +50,7 @@ def merge_answer(record: Record, data: dict[str, Any]) -> Record:
     status = data.get("status")
     merged["status"] = status if isinstance(status, str) and status else "pending"
     for key in ("task_id", "created_at", "completed_at"):
-        if data.get(key) is not None:
+        if isinstance(data.get(key), str):  # the ledger holds them as text, as the API page shows
             merged[key] = data[key]
     for key in ("estimated_credits", "credits_used"):
         if number(data.get(key)) is not None:  # a price that is not a number is no price

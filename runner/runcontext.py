@@ -29,6 +29,9 @@ class RunContext:
     budget: Budget
     rng: random.Random = field(default_factory=random.Random)
     charged: set[str] = field(default_factory=set)  # tasks this run sent, adopted or saw complete
+    # When this run's submit of a task was answered (event loop time), until polling starts:
+    # the age of a fresh task is known, so the learnt poll schedule applies to it.
+    answered_at: dict[str, float] = field(default_factory=dict)
 
     async def accept(self, record: Record, data: dict[str, Any]) -> Record:
         """Record a task the service acknowledged (a submit answer, or a query adopting it)."""

@@ -118,6 +118,7 @@ class Submitter:
         ctx = self.ctx
         answer = await ctx.client.submit(submit_body(task, record["submit_id"]))
         if answer.kind is Kind.OK and answer.data is not None:
+            ctx.answered_at[record["submit_id"]] = asyncio.get_running_loop().time()
             ctx.summary.submitted += 1
             ctx.progress.counts.submitted += 1
             stop = await ctx.budget.accepted(ticket, answer.data.get("estimated_credits"))

@@ -36,9 +36,9 @@ def test_a_job_failing_after_its_submit_stops_the_feeding_and_cancels_the_rest()
 
     async def job(i: int, place: Place) -> None:
         started.append(i)
-        await asyncio.sleep(0.001)  # the submit: feeding all 10,000 would take over 3 s
-        place.give_back()
         try:
+            await asyncio.sleep(0.001)  # the submit: feeding all 10,000 would take over 3 s
+            place.give_back()
             if i == 2:
                 await asyncio.sleep(0.01)
                 raise PermissionError("key revoked")
