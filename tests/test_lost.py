@@ -127,7 +127,8 @@ def test_status_refresh_never_marks_a_task_lost(world: Callable[..., World]) -> 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_answers_about_another_task_are_never_recorded(world: Callable[..., World], mode: str) -> None:
-    w = world(seed=11, faults=Faults(wrong_task_share=0.4))
+    # Seed 7: the first two queries are answered about another task, however few a run asks.
+    w = world(seed=7, faults=Faults(wrong_task_share=0.4))
     with served(w, mode) as url:
         code, summary = w.run(url)
     assert code == 0 and summary["completed"] == 6
