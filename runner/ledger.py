@@ -329,6 +329,14 @@ class Ledger:
                 )
                 + "; imgbatch will not overwrite a ledger it cannot read",
             ) from None
+        except (ValueError, RecursionError) as e:
+            # Valid JSON beyond what Python reads: an integer of over 4,300 digits (json's
+            # ValueError), nesting deeper than the interpreter's stack (either decoder).
+            why = "nested too deeply" if isinstance(e, RecursionError) else "an integer too long to read"
+            raise LedgerError(
+                f"{path}:{lineno}:1: not a ledger record ({why})",
+                hint="fix or restore that line; imgbatch will not overwrite a ledger it cannot read",
+            ) from None
         if (
             not isinstance(record, dict)
             or not isinstance(record.get("out_task_id"), str)

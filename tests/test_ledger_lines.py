@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.project_util import Project
 
@@ -47,3 +50,97 @@ def test_values_json_accepts_are_read_as_json_reads_them_and_kept_through_a_rewr
     again = Ledger.open(path, write=False).records
     assert again["a"]["metadata"] == {"big": big, "neg": -big} and again["a"]["status"] == "failed"
     assert again["c"]["prompt"] == "\U0001f600 \u2028 café"
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [("1" * 4301, "an integer too long to read"), ("[" * 100_000 + "]" * 100_000, "nested too deeply")],
+)
+def test_a_line_python_cannot_read_is_named_by_line_not_an_internal_error(
+    tmp_path: Path, value: str, why: str
+) -> None:
+    # Valid JSON both decoders give up on (json's 4,300-digit limit, the stack): the user gets
+    # the line and the fix, exit 2, and the ledger as it was, for run and status alike.
+    p = Project(tmp_path)
+    p.write('version: 1\nname: big\nsizes: ["1:1@1K"]\nprompts:\n  - {id: a, prompt: "x"}\n')
+    assert p.run().exit_code == 0
+    good = p.ledger.read_text(encoding="utf-8")
+    broken = good + f'{{"out_task_id": "z", "status": "completed", "metadata": {{"n": {value}}}}}\n'
+    p.ledger.write_text(broken, encoding="utf-8")
+    for result in (p.cli("status", "--ledger", str(p.ledger), str(p.manifests)), p.run()):
+        assert result.exit_code == 2, result.stderr
+        assert f"{p.ledger}:2:1: not a ledger record ({why})" in result.stderr
+        assert "internal error" not in result.stderr
+    assert p.ledger.read_text(encoding="utf-8") == broken
+
+
+def _parsed(line: str, decode: Any) -> tuple[str, str]:
+    from runner.errors import LedgerError
+    from runner.ledger import Ledger
+
+    try:
+        return ("record", repr(Ledger._parse(line, Path("l.jsonl"), 7, decode)))
+    except LedgerError as e:
+        return ("error", f"{e} | {e.hint}")
+
+
+_pieces = st.sampled_from(
+    [
+        '{"out_task_id": "a", "status": "completed"',
+        ', "x": ',
+        "}",
+        "{",
+        "[",
+        "]",
+        ",",
+        ":",
+        '"',
+        "\\",
+        "\\ud800",
+        "\\udc00",
+        "\\ud83d\\ude00",
+        "1",
+        "-0",
+        ".5",
+        "e",
+        "1e400",
+        "-1e400",
+        "NaN",
+        "Infinity",
+        "9" * 30,
+        "true",
+        "null",
+        " ",
+        "\t",
+        "\r",
+        "\x00",
+        "\x1f",
+        "\ufeff",
+        "\u2028",
+        "é",
+        '"a"',
+        '"status"',
+    ]
+)
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(-(10**80), 10**80) | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(_pieces, max_size=12).map("".join)
+    | _values.map(json.dumps)
+    | _values.map(
+        lambda v: json.dumps(
+            {"out_task_id": "a", "status": "completed", "metadata": v, "x": v}, ensure_ascii=False
+        )
+    )
+)
+def test_the_fast_decoder_reads_every_line_as_json_does(line: str) -> None:
+    # msgspec decides first; on any line the record, or the message and fix, are json's.
+    from runner.ledger import _decoder
+
+    assert _parsed(line, _decoder()) == _parsed(line, json.loads)
