@@ -197,22 +197,47 @@ def manifest_validator() -> Validator:
     return manifest_validator_class()(inline_refs(load_schema()))  # type: ignore[no-any-return]
 
 
-def inline_refs(schema: Any, root: Any = None) -> Any:
+# Keywords that only describe: a `$ref`'s sibling may restate them (its own description).
+_NOTES = frozenset({"title", "description", "default", "examples", "$comment", "errorMessage", "deprecated"})
+
+
+def inline_refs(schema: Any, root: Any = None, expanding: tuple[str, ...] = ()) -> Any:
     """A copy of the schema with each local `$ref` replaced by what it points to, merged with
-    its sibling annotations. Same meaning (the schema has no recursive refs), but validation
-    no longer resolves a reference for each of thousands of prompts."""
+    its sibling annotations. Same meaning, but validation no longer resolves a reference for
+    each of thousands of prompts. A sibling that asserts what the target asserts too (a
+    `maximum` beside a `$ref` to one) must not replace it: `$ref` and its siblings both
+    apply, so those become an `allOf`. A recursive reference stays a `$ref` (jsonschema
+    resolves it; runner/schemafast.py then gives up)."""
     root = schema if root is None else root
     if isinstance(schema, list):
-        return [inline_refs(s, root) for s in schema]
+        return [inline_refs(s, root, expanding) for s in schema]
     if not isinstance(schema, dict):
         return schema
-    out = {k: inline_refs(v, root) for k, v in schema.items() if k != "$ref"}
     ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        target: Any = root
-        for part in ref[2:].split("/"):
+    target = _local_target(root, ref) if isinstance(ref, str) and ref not in expanding else None
+    out = {k: inline_refs(v, root, expanding) for k, v in schema.items() if k != "$ref"}
+    if target is None:
+        if ref is not None:
+            out["$ref"] = ref
+        return out
+    assert isinstance(ref, str)
+    inlined = inline_refs(target, root, (*expanding, ref))
+    if isinstance(inlined, dict) and all(k in _NOTES or k not in inlined for k in out):
+        return {**inlined, **out}
+    return {"allOf": [inlined, out]} if out else inlined
+
+
+def _local_target(root: Any, ref: str) -> Any:
+    """What a `#/...` JSON pointer names in the schema, or None (not local, or not there)."""
+    if not ref.startswith("#/"):
+        return None
+    target: Any = root
+    for raw in ref[2:].split("/"):
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and part in target:
             target = target[part]
-        out = {**inline_refs(target, root), **out}
-    elif ref is not None:
-        out["$ref"] = ref
-    return out
+        elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        else:
+            return None
+    return target

@@ -252,6 +252,11 @@ def _not(value: Any, schema: dict[str, Any]) -> Check:
     return lambda x: not sub(x)
 
 
+def _all_of(value: Any, schema: dict[str, Any]) -> Check:
+    subs = [compile_schema(v) for v in value]
+    return lambda x: all(s(x) for s in subs)
+
+
 def _any_of(value: Any, schema: dict[str, Any]) -> Check:
     subs = [compile_schema(v) for v in value]
     return lambda x: any(s(x) for s in subs)
@@ -287,6 +292,7 @@ _KEYWORDS: dict[str, Callable[[Any, dict[str, Any]], Check]] = {
     "items": _items,
     "if": _if,
     "not": _not,
+    "allOf": _all_of,
     "anyOf": _any_of,
     "dependentSchemas": _dependent_schemas,
     KW_PIXEL_AREA: _pixel_area,

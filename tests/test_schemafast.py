@@ -194,3 +194,231 @@ def test_a_valid_manifest_is_planned_without_importing_jsonschema() -> None:
         )
         assert proc.stdout, proc.stderr
         assert json.loads(proc.stderr.strip().splitlines()[-1]) == [], args
+
+
+# --- nastier documents: one value anywhere in a near-valid manifest replaced by an edge case --
+
+_edge_strings = [
+    "ok\n", "ok\r", "ok\r\n", "ok\u2028", "ok\x85", "\ud800", "a\udfff", "x" * 39 + "\U0001f600", "x" * 40,
+    "x" * 41, "\u0661", "a\u0661", "\u0661\u0666:\u0669", "16:9\n", "16:9@2K\n", "2048x1152\n",
+    "\uff12\uff10\uff14\uff18x1152", "640x1024", "639x1024", "1024x640", "2880x2880", "2881x2880",
+    "2880x2881", "1x655360", "999999x9", "0x0", "2048x01152", " 16:9", "16:9 ", "5:4@1K", "1:1@2k",
+    "https://x", "https://x\n", "https://x\u2028", "https://\u00a0x", "http://", "https://" + "x" * 2040,
+    "https://" + "x" * 2041, " ", "\u3000", "\u200b", "\x1c", "\u00b2", "\u0131", "K", "x" * 64, "x" * 65,
+    "-a", ".a", "_a", "a--b", "a-", "\u00e9", "\U0001d7d9",
+]  # fmt: skip
+_edge_numbers = [
+    True, False, 0, 1, -1, 1.0, -0.0, 0.0, 100, 100.0, 101, 1.5, 2**64, 10**400, -(10**400),
+    float("nan"), float("inf"), -float("inf"), 1e-300,
+]  # fmt: skip
+_edge_good = [
+    "16:9@2K",
+    "2:1",
+    "2K",
+    2,
+    "a-b",
+    "3000x2000",
+    {"aspect_ratio": "1:1"},
+    {"size": "2048x1152"},
+    ["4:5"],
+]
+edge = st.sampled_from([*_edge_strings, *_edge_numbers, *_edge_good, None, [], {}, [1]]) | st.text(
+    st.characters(codec="utf-8", exclude_categories=()) | st.sampled_from("0123456789x:@K\n"), max_size=12
+)
+
+
+def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [here]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.extend(_paths(v, (*here, k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.extend(_paths(v, (*here, i)))
+    return out
+
+
+def _replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _replaced(value[head], rest, new)}
+    return [*value[:head], _replaced(value[head], rest, new), *value[head + 1 :]]
+
+
+_good_sizes = st.lists(
+    st.sampled_from(
+        ["16:9", "1:1@4K", "2048x1152", {"aspect_ratio": "16:9"}, {"aspect_ratio": "1:1", "resolution": "1K"}]
+    ),
+    min_size=1,
+    max_size=3,
+)
+_good_common = {
+    "repeat": st.sampled_from([1, 100]),
+    "resolution": st.sampled_from(["1K", "4K"]),
+    "metadata": st.sampled_from([{}, {"k": [1, None]}]),
+    "callback_url": st.just("https://x.org/h"),
+}
+valid_manifest = st.fixed_dictionaries(
+    {
+        "version": st.sampled_from([1, 1.0]),
+        "name": st.sampled_from(["ok", "a-b"]),
+        "prompts": st.lists(
+            st.fixed_dictionaries(
+                {"id": st.sampled_from(["a", "b.c"]), "prompt": st.sampled_from(["p", "\u591a"])},
+                optional={"sizes": _good_sizes, **_good_common},
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+        "sizes": _good_sizes,
+    },
+    optional={"description": st.just("d"), **_good_common},
+)
+
+
+@st.composite
+def nasty_documents(draw: st.DrawFn) -> Any:
+    """A valid manifest with one value (now and then two) replaced, added or removed: one
+    error at a time, so the fast check cannot be right by way of another error."""
+    data = draw(valid_manifest)
+    for _ in range(draw(st.sampled_from([1, 1, 1, 2]))):
+        path = draw(st.sampled_from(_paths(data)))
+        target: Any = data
+        for part in path:
+            target = target[part]
+        how = draw(st.integers(0, 3))
+        if isinstance(target, dict) and target and how == 0:  # a key removed
+            gone = draw(st.sampled_from(sorted(target)))
+            data = _replaced(data, path, {k: v for k, v in target.items() if k != gone})
+        elif isinstance(target, dict) and how == 1:  # a key added, or a known one set
+            key = draw(
+                st.sampled_from(["size", "aspect_ratio", "resolution", "sizes", "repeat", "id", "x", ""])
+            )
+            data = _replaced(data, path, {**target, key: draw(edge)})
+        else:
+            data = _replaced(data, path, draw(edge))
+    return data
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nasty_documents())
+def test_agrees_with_jsonschema_on_edge_values_anywhere(data: Any) -> None:
+    assert is_valid_manifest(data) == jsonschema_says_valid(data)
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("640x1024", True),  # 655,360 pixels: the minimum itself
+        ("639x1024", False),
+        ("2880x2880", True),  # 8,294,400: the maximum itself
+        ("2881x2880", False),
+        ("2048x1152\n", False),
+        ("\uff12\uff10\uff14\uff18x1152", False),  # fullwidth digits are not [0-9]
+        ("\u0661\u0666:\u0669", False),  # nor are Arabic-Indic ones
+    ],
+)
+def test_size_edges_agree_in_both_forms(value: str, valid: bool) -> None:
+    for sizes in ([value], [{"size": value}]):
+        data = {**GOOD, "sizes": sizes}
+        assert jsonschema_says_valid(data) is valid
+        assert is_valid_manifest(data) is valid
+
+
+# --- the shipped schema changed: the fast check must follow it or give up ----------------------
+
+
+@pytest.fixture
+def shipped(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Install an edited copy of the schema as the one imgbatch ships, for this test only."""
+    import runner.schema as schema_module
+    import runner.schemafast as fast_module
+
+    caches = (
+        schema_module.load_schema,
+        schema_module.size_table,
+        schema_module.manifest_validator,
+        fast_module.manifest_check,
+    )
+
+    def install(edit: Any) -> None:
+        edited = json.loads(schema_module.schema_text())
+        edit(edited)
+        monkeypatch.setattr(schema_module, "schema_text", lambda name="": json.dumps(edited))
+        for cached in caches:
+            cached.cache_clear()
+
+    yield install
+    monkeypatch.undo()
+    for cached in caches:
+        cached.cache_clear()
+
+
+def _diagnostics(text: str) -> list[str]:
+    from runner.check import schema_diagnostics
+    from runner.yamlio import load_text
+
+    return [d.message for d in schema_diagnostics(load_text(text, "m.yaml"))]
+
+
+TWINS = (
+    'version: 1\nname: ok\nsizes: ["1:1"]\nprompts:\n'
+    "  - {id: a, prompt: p, repeat: 50}\n  - {id: a, prompt: p, repeat: 50}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda s: s["properties"]["prompts"].update(uniqueItems=True),
+        lambda s: s["$defs"]["repeat"].update(exclusiveMaximum=50),
+        lambda s: s["$defs"]["repeat"].update(multipleOf=7),
+        lambda s: s["$defs"]["prompt"].update(patternProperties={"^r": {"type": "string"}}),
+        lambda s: s["$defs"]["prompt"]["properties"]["id"].update(format="email", enum=[["a"]]),
+        lambda s: s["$defs"]["prompt"].update(maxProperties=2),
+    ],
+    ids=[
+        "uniqueItems",
+        "exclusiveMaximum",
+        "multipleOf",
+        "patternProperties",
+        "enum-of-lists",
+        "maxProperties",
+    ],
+)
+def test_a_keyword_the_compiler_does_not_know_sends_every_manifest_to_jsonschema(
+    shipped: Any, edit: Any
+) -> None:
+    shipped(edit)
+    assert manifest_check() is None
+    assert _diagnostics(TWINS), "the edited schema rejects this manifest"
+
+
+def test_a_ref_beside_the_same_keyword_keeps_both_bounds(shipped: Any) -> None:
+    # `$ref` and its siblings both apply (2020-12): a looser sibling `maximum` must not
+    # replace the referenced one, in the fast check or in jsonschema's messages.
+    def edit(s: dict[str, Any]) -> None:
+        s["$defs"]["prompt"]["properties"]["repeat"] = {"$ref": "#/$defs/repeat", "maximum": 1000}
+
+    shipped(edit)
+    data = {**GOOD, "prompts": [{"id": "a", "prompt": "p", "repeat": 500}]}
+    assert is_valid_manifest(data) is False
+    assert jsonschema_says_valid(data) is False
+    assert is_valid_manifest({**GOOD, "prompts": [{"id": "a", "prompt": "p", "repeat": 100}]}) is True
+    assert (
+        _diagnostics(TWINS.replace("repeat: 50", "repeat: 500"))
+        == ["500 is greater than the maximum of 100"] * 2
+    )
+
+
+def test_a_recursive_ref_is_left_to_jsonschema(shipped: Any) -> None:
+    def edit(s: dict[str, Any]) -> None:
+        s["$defs"]["metadata"] = {"type": "object", "additionalProperties": {"$ref": "#/$defs/metadata"}}
+
+    shipped(edit)
+    assert manifest_check() is None
+    assert jsonschema_says_valid({**GOOD, "metadata": {"a": {"b": {}}}})
+    assert not jsonschema_says_valid({**GOOD, "metadata": {"a": {"b": 1}}})
+    assert _diagnostics(TWINS.replace("repeat: 50", "metadata: {a: {b: 1}}"))
