@@ -4,7 +4,7 @@ file that cannot be read as a document at all."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from runner.diagnostics import Diagnostic, JsonPath, format_json_path
 from runner.errors import InputError
@@ -18,8 +18,10 @@ class UnreadableDocument(InputError):
         self.diagnostic = Diagnostic(file, line, col, "error", "", message, hint)
 
 
-@dataclass(frozen=True)
-class Mark:
+class Mark(NamedTuple):
+    """A position; a named tuple rather than a frozen dataclass: a document keeps one per
+    value, and this is three times quicker to make."""
+
     line: int  # 1-based
     col: int  # 1-based
 
