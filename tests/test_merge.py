@@ -218,7 +218,11 @@ def test_as_git_merge_driver_two_branches_that_ran_new_prompts_merge_cleanly(
     assert git(repo, "status", "--porcelain").stdout == ""
 
 
-def test_as_git_merge_driver_a_real_conflict_stops_the_merge(tmp_path: Path) -> None:
+def merge_branches(
+    tmp_path: Path, base: list[dict[str, Any]], x: list[dict[str, Any]], y: list[dict[str, Any]]
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """A repo whose ledger is `base` on main, `x` and `y` on two branches; y merged into x
+    with imgbatch as git's merge driver."""
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -226,39 +230,35 @@ def test_as_git_merge_driver_a_real_conflict_stops_the_merge(tmp_path: Path) -> 
     driver = f"{shlex.quote(sys.executable)} -m runner merge-ledgers -o %A --base %O %A %B"
     git(repo, "config", "merge.imgbatch.driver", driver)
     ledger = repo / "imgbatch.ledger.jsonl"
-    write(ledger, rec("m.a", "processing"))
+    write(ledger, *base)
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "base")
-    for branch, sha in (("x", "c"), ("y", "d")):
+    for branch, records in (("x", x), ("y", y)):
         git(repo, "checkout", "-q", "-b", branch, "main")
-        done = rec("m.a")
-        done["outputs"][0]["sha256"] = sha * 64
-        write(ledger, done)
+        write(ledger, *records)
         git(repo, "commit", "-q", "-am", branch)
     git(repo, "checkout", "-q", "x")
-    result = git(repo, "merge", "--no-edit", "y")
+    return git(repo, "merge", "--no-edit", "y"), ledger
+
+
+def test_as_git_merge_driver_a_real_conflict_stops_the_merge(tmp_path: Path) -> None:
+    sides = []
+    for sha in ("c", "d"):
+        done = rec("m.a")
+        done["outputs"][0]["sha256"] = sha * 64
+        sides.append([done])
+    result, ledger = merge_branches(tmp_path, [rec("m.a", "processing")], *sides)
     assert result.returncode != 0
     assert "CONFLICT" in result.stdout and "imgbatch.ledger.jsonl" in result.stdout
     assert "<<<<<<<" not in ledger.read_text()  # the driver wrote a ledger, not markers
 
 
 def test_as_git_merge_driver_one_id_run_on_two_services_stops_the_merge(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    (repo / ".gitattributes").write_text("*.ledger.jsonl merge=imgbatch\n")
-    driver = f"{shlex.quote(sys.executable)} -m runner merge-ledgers -o %A --base %O %A %B"
-    git(repo, "config", "merge.imgbatch.driver", driver)
-    ledger = repo / "imgbatch.ledger.jsonl"
-    write(ledger, rec("m.keep", endpoint=A))
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "base")
-    for branch, endpoint in (("x", A), ("y", B)):  # identical images, different services
-        git(repo, "checkout", "-q", "-b", branch, "main")
-        write(ledger, rec("m.keep", endpoint=A), rec("m.a", endpoint=endpoint))
-        git(repo, "commit", "-q", "-am", branch)
-    git(repo, "checkout", "-q", "x")
-    result = git(repo, "merge", "--no-edit", "y")
+    keep = rec("m.keep", endpoint=A)
+    # identical images, different services
+    result, ledger = merge_branches(
+        tmp_path, [keep], [keep, rec("m.a", endpoint=A)], [keep, rec("m.a", endpoint=B)]
+    )
     assert result.returncode != 0
     assert "CONFLICT" in result.stdout and "imgbatch.ledger.jsonl" in result.stdout
     assert "m.a: recorded against different services" in result.stderr + result.stdout
