@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from runner import __version__, cli_manifest, cli_review, cli_run
+from runner import __version__, bulk, cli_manifest, cli_review, cli_run
 from runner.cli_sandbox import sandbox
 from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ImgbatchError
 from runner.redact import scrub
@@ -54,6 +54,7 @@ class ImgbatchGroup(click.Group):
             verify = sys.modules.get("runner.verify")
             if verify is not None:
                 verify.save_caches()
+            bulk.thaw()
 
 
 @click.group(cls=ImgbatchGroup, context_settings={"help_option_names": ["-h", "--help"]})

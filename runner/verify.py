@@ -199,19 +199,22 @@ def _name_key(name: str) -> str:
     return name.casefold() if name.isascii() else unicodedata.normalize("NFC", name).casefold()
 
 
-def _surely_absent(full: str) -> bool:
-    if _listings is None:
-        return False
-    folder, name = os.path.split(full)
-    if folder not in _listings:
-        try:
-            _listings[folder] = frozenset(map(_name_key, os.listdir(folder or ".")))
-        except (FileNotFoundError, NotADirectoryError):
-            _listings[folder] = frozenset()
-        except (OSError, ValueError):  # not listable (but maybe searchable): stat each file
-            _listings[folder] = None
-    names = _listings[folder]
+def _surely_absent(listings: dict[str, frozenset[str] | None], base: Path, stored: str) -> bool:
+    head, _, name = stored.rpartition("/")
+    folder = os.path.join(base, head)  # an absolute stored path stays as it is
+    if folder not in listings:
+        listings[folder] = _listing(folder)
+    names = listings[folder]
     return names is not None and _name_key(name) not in names
+
+
+def _listing(folder: str) -> frozenset[str] | None:
+    try:
+        return frozenset(map(_name_key, os.listdir(folder)))
+    except (FileNotFoundError, NotADirectoryError):
+        return frozenset()
+    except (OSError, ValueError):  # not listable (but maybe searchable): stat each file
+        return None
 
 
 def file_verified(output: dict[str, Any], base: Path) -> bool:
@@ -220,11 +223,11 @@ def file_verified(output: dict[str, Any], base: Path) -> bool:
     expected = output.get("sha256")
     if not isinstance(stored, str) or not stored or not isinstance(expected, str):
         return False
-    full = os.path.join(base, stored)  # an absolute stored path stays as it is
     cache = _cache(base)
-    if _surely_absent(full):
+    if _listings is not None and _surely_absent(_listings, base, stored):
         cache.forget(stored)
         return False
+    full = os.path.join(base, stored)  # an absolute stored path stays as it is
     try:
         st = os.stat(full)
     except (OSError, ValueError):  # missing, unreadable or not a valid name
