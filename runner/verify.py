@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import stat
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator
@@ -95,13 +96,20 @@ class _Cache:
 
 
 _CACHES: dict[str, _Cache] = {}
+# `report` hashes in threads: two first lookups at once must not each make a cache, or the
+# digests one of them learns are dropped with it (and hashed again by the next command).
+_CACHES_LOCK = threading.Lock()
 
 
 def _cache(folder: Path) -> _Cache:
     key = str(folder)
-    if key not in _CACHES:
-        _CACHES[key] = _Cache(key)
-    return _CACHES[key]
+    cache = _CACHES.get(key)
+    if cache is None:
+        with _CACHES_LOCK:
+            cache = _CACHES.get(key)
+            if cache is None:
+                cache = _CACHES[key] = _Cache(key)
+    return cache
 
 
 def save_caches() -> None:

@@ -142,3 +142,37 @@ def test_report_uses_the_same_cache(project: Project, hashed: list[str]) -> None
     assert project.cli(*args).exit_code == 0
     assert len(hashed) == 4  # neither plan nor the second report hashed an image
     assert sorted(out.joinpath("thumbs").iterdir()) == first
+
+
+@pytest.mark.usefixtures("settled")
+def test_images_hashed_in_threads_all_land_in_the_one_cache_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # report hashes in a thread pool, so the first lookups of a folder's cache come at once;
+    # a slow cache file read (a big one, a busy disk) widens the window.
+    import threading
+
+    real_init = verify._Cache.__init__
+
+    def slow_init(self: verify._Cache, folder: str) -> None:
+        time.sleep(0.05)
+        real_init(self, folder)
+
+    monkeypatch.setattr(verify._Cache, "__init__", slow_init)
+    images = [tmp_path / f"{i}.png" for i in range(8)]
+    for i, image in enumerate(images):
+        image.write_bytes(b"png %d" % i)
+    start = threading.Barrier(len(images))
+
+    def hash_one(image: Path) -> None:
+        start.wait()
+        verify.cached_sha256(image, tmp_path)
+
+    threads = [threading.Thread(target=hash_one, args=(i,)) for i in images]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    verify.save_caches()
+    entries = json.loads((tmp_path / verify.CACHE_NAME).read_text(encoding="utf-8"))["files"]
+    assert sorted(entries) == sorted(i.name for i in images)
