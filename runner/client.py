@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import enum
-import json
 import random
 import re
 import time
@@ -212,7 +211,9 @@ class ApiClient:
             # Scrubbed here, where answers enter: a server echoing our headers must not plant
             # the key in a message, the ledger or a log.
             envelope = scrub_value(response.json())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
+            # Not JSON, not UTF-8, or JSON Python will not read (a number of over 4,300
+            # digits, nesting past the stack): an answer without a usable body all the same.
             if status in (404, 405) and not self.envelope_seen:
                 # No such route and never an API answer: a wrong base URL, not a busy service.
                 raise ConfigError(
@@ -268,7 +269,7 @@ def _message_of(response: httpx.Response) -> str:
     """The envelope's message, scrubbed and on one line, or '' when there is none."""
     try:
         envelope = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # as in _interpret
         return ""
     message = envelope.get("message") if isinstance(envelope, dict) else None
     return " ".join(scrub(message).split())[:300] if isinstance(message, str) else ""

@@ -59,11 +59,16 @@ def merge_answer(record: Record, data: dict[str, Any]) -> Record:
         merged["error"] = str(data.get("error") or data.get("message") or f"{merged['status']} upstream")
     output = data.get("output")
     if merged["status"] == COMPLETED and isinstance(output, list):
-        known = {o.get("url"): o for o in merged.get("outputs") or []}
+        known = {o.get("url"): o for o in merged.get("outputs") or [] if isinstance(o, dict)}
         merged["outputs"] = [
-            known.get(o.get("url"))
-            or {"url": o.get("url"), "path": None, "sha256": None, "width": None, "height": None}
-            for o in output
-            if isinstance(o, dict)
+            known.get(url) or {"url": url, "path": None, "sha256": None, "width": None, "height": None}
+            for url in (_url(o) for o in output if isinstance(o, dict))
         ]
     return merged
+
+
+def _url(output: dict[str, Any]) -> str | None:
+    # Only text is a URL; anything else is recorded as none (the download then says so and
+    # asks again), never as itself: the ledger refuses a record whose url is not text.
+    url = output.get("url")
+    return url if isinstance(url, str) else None

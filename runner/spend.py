@@ -22,6 +22,7 @@ Rules (the README repeats them):
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,12 @@ def number(value: Any) -> float | None:
     """A price as the service gave it, if it is a real number (text like "1000" is not)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if value >= 0 else None
+    if value < 0:
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer past any float: counted as what it is, more than any cap
+        return math.inf
 
 
 def known_prices(records: Iterable[Record]) -> dict[str, float]:
