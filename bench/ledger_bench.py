@@ -14,6 +14,8 @@ The finished ledger and its image files are made directly (every record complete
 file present), from imgbatch's own plan, so the ids are real.
 
     python bench/ledger_bench.py [--rounds 3] [--before /tmp/old-checkout] [--only noop status compact]
+
+bench/noop_bench.py and bench/status_bench.py run one of them (same options).
 """
 
 from __future__ import annotations
@@ -216,14 +218,14 @@ def bench_compact(trees: dict[str, Path], rounds: int) -> dict[str, list[dict[st
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--before", type=Path, help="another imgbatch source tree to time alongside")
     ap.add_argument("--only", nargs="+", default=["noop", "status", "compact"])
     ap.add_argument("--noop-tasks", type=int, default=10_000)
     ap.add_argument("--image-mb", type=float, default=0, help="image file size for noop (0: a 1x1 PNG)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     trees = {"imgbatch": ROOT, **({"before": args.before} if args.before else {})}
     ok = True
