@@ -181,8 +181,23 @@ def has_file(output: dict[str, Any], base: Path) -> bool:
     return path is not None and path.is_file()
 
 
-# Inside one_moment(): the names in each folder looked at, by folder (None: not listable).
-_listings: dict[str, frozenset[str] | None] | None = None
+class _Listing:
+    """The names in one folder, as listed."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = frozenset(names)
+        self._loose: frozenset[str] | None = None  # made on the first name not listed as given
+
+    def lacks(self, name: str) -> bool:
+        if name in self.names:
+            return False
+        if self._loose is None:
+            self._loose = frozenset(map(_name_key, self.names))
+        return _name_key(name) not in self._loose
+
+
+# Inside one_moment(): the listing of each folder looked at (None: not listable).
+_listings: dict[str, _Listing | None] | None = None
 
 
 @contextlib.contextmanager
@@ -207,20 +222,20 @@ def _name_key(name: str) -> str:
     return name.casefold() if name.isascii() else unicodedata.normalize("NFC", name).casefold()
 
 
-def _surely_absent(listings: dict[str, frozenset[str] | None], base: Path, stored: str) -> bool:
+def _surely_absent(listings: dict[str, _Listing | None], base: Path, stored: str) -> bool:
     head, _, name = stored.rpartition("/")
     folder = os.path.join(base, head)  # an absolute stored path stays as it is
     if folder not in listings:
         listings[folder] = _listing(folder)
-    names = listings[folder]
-    return names is not None and _name_key(name) not in names
+    listing = listings[folder]
+    return listing is not None and listing.lacks(name)
 
 
-def _listing(folder: str) -> frozenset[str] | None:
+def _listing(folder: str) -> _Listing | None:
     try:
-        return frozenset(map(_name_key, os.listdir(folder)))
+        return _Listing(os.listdir(folder))
     except (FileNotFoundError, NotADirectoryError):
-        return frozenset()
+        return _Listing([])
     except (OSError, ValueError):  # not listable (but maybe searchable): stat each file
         return None
 
