@@ -5,20 +5,26 @@ the next run to refuse (then every command stops at that line until it is edited
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runner.commands.connection import Connection
 from runner.commands.run import run as run_command
 from runner.commands.status import status as status_command
+from runner.ledger import Ledger
+from runner.records import merge_answer
 from runner.run import RunOptions
 from runner.sandbox import Sandbox
 from runner.sandbox.core import QUERY_PATH, SUBMIT_PATH
 from runner.sandbox.transport import IN_PROCESS_URL, SandboxTransport
+from runner.spend import number
 from tests.test_run import FAST
 
 KEY = "sk-test-odd-answers-31"
@@ -135,3 +141,52 @@ def test_a_price_past_any_float_stops_spending_instead_of_crashing(
     assert summary["submitted"] == 1 and sandbox.stats()["tasks"] == 1
     assert status() == 1  # the ledger reads
     assert sandbox.submitted_twice() == []
+
+
+_junk = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(-(10**400), 10**400)
+    | st.floats()
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    max_leaves=4,
+)
+_answer = st.fixed_dictionaries(
+    {"status": st.sampled_from(["completed", "failed", "pending", "error"]) | _junk},
+    optional={
+        **{k: _junk for k in ("task_id", "created_at", "completed_at", "estimated_credits", "credits_used")},
+        **{k: _junk for k in ("error", "message")},
+        "output": st.lists(
+            st.fixed_dictionaries(
+                {}, optional={"url": _junk | st.just("https://x.org/a.png"), "width": _junk}
+            )
+            | _junk,
+            max_size=3,
+        )
+        | _junk,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_answer)
+def test_whatever_an_answer_holds_the_record_written_is_read_back(
+    tmp_path: Path, data: dict[str, Any]
+) -> None:
+    old = {"url": "https://x.org/old.png", "path": None, "sha256": None, "width": None, "height": None}
+    record = {
+        "out_task_id": "a.p.x",
+        "submit_id": "a.p.x",
+        "status": "pending",
+        "params": {},
+        "outputs": [old],
+    }
+    merged = merge_answer(record, data)
+    number(merged.get("estimated_credits"))  # a price is read from it without an error
+    path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
+    ledger = Ledger.open(path, write=True)
+    ledger.put(merged)
+    ledger.close()
+    assert Ledger.open(path, write=False).get("a.p.x") is not None
