@@ -223,8 +223,9 @@ def _name_key(name: str) -> str:
 
 
 def _surely_absent(listings: dict[str, _Listing | None], base: Path, stored: str) -> bool:
-    head, _, name = stored.rpartition("/")
-    folder = os.path.join(base, head)  # an absolute stored path stays as it is
+    head, slash, name = stored.rpartition("/")
+    # An absolute stored path stays as it is; "/x.png" lies in "/", not in the ledger's folder.
+    folder = os.path.join(base, head or slash)
     if folder not in listings:
         listings[folder] = _listing(folder)
     listing = listings[folder]
