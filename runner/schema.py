@@ -199,6 +199,28 @@ def manifest_validator() -> Validator:
 
 # Keywords that only describe: a `$ref`'s sibling may restate them (its own description).
 _NOTES = frozenset({"title", "description", "default", "examples", "$comment", "errorMessage", "deprecated"})
+# Keywords that read each other within one schema object: `additionalProperties` beside a
+# `$ref` sees only the properties beside it, not the target's, so such a pair must not merge.
+_READ_TOGETHER = (
+    frozenset({"properties", "patternProperties", "additionalProperties", "unevaluatedProperties"}),
+    frozenset({"prefixItems", "items", "unevaluatedItems"}),
+    frozenset({"contains", "minContains", "maxContains"}),
+    frozenset({"if", "then", "else"}),
+)
+
+
+def _mergeable(target: Any, siblings: dict[str, Any]) -> bool:
+    """Whether a `$ref`'s siblings can join its target's object without changing a meaning."""
+    if not isinstance(target, dict):
+        return False
+    for key in siblings:
+        if key in _NOTES:
+            continue
+        if key in target:
+            return False
+        if any(key in group and not group.isdisjoint(target) for group in _READ_TOGETHER):
+            return False
+    return True
 
 
 def inline_refs(schema: Any, root: Any = None, expanding: tuple[str, ...] = ()) -> Any:
@@ -222,7 +244,7 @@ def inline_refs(schema: Any, root: Any = None, expanding: tuple[str, ...] = ()) 
         return out
     assert isinstance(ref, str)
     inlined = inline_refs(target, root, (*expanding, ref))
-    if isinstance(inlined, dict) and all(k in _NOTES or k not in inlined for k in out):
+    if _mergeable(inlined, out):
         return {**inlined, **out}
     return {"allOf": [inlined, out]} if out else inlined
 

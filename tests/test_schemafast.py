@@ -422,3 +422,25 @@ def test_a_recursive_ref_is_left_to_jsonschema(shipped: Any) -> None:
     assert jsonschema_says_valid({**GOOD, "metadata": {"a": {"b": {}}}})
     assert not jsonschema_says_valid({**GOOD, "metadata": {"a": {"b": 1}}})
     assert _diagnostics(TWINS.replace("repeat: 50", "metadata: {a: {b: 1}}"))
+
+
+def test_additional_properties_beside_a_ref_sees_only_its_own_properties(shipped: Any) -> None:
+    # As any 2020-12 validator reads it: `additionalProperties: false` next to a `$ref` knows
+    # none of the target's properties, so every key is refused. Merged into the target's
+    # object it would have allowed them.
+    from jsonschema import Draft202012Validator
+
+    from runner.schema import load_schema
+
+    def edit(s: dict[str, Any]) -> None:
+        s["$defs"]["team"] = {"type": "object", "properties": {"team": {"type": "string"}}}
+        metadata = {"$ref": "#/$defs/team", "additionalProperties": False}
+        s["$defs"]["prompt"]["properties"]["metadata"] = metadata
+
+    shipped(edit)
+    data = {**GOOD, "prompts": [{"id": "a", "prompt": "p", "metadata": {"team": "x"}}]}
+
+    assert not Draft202012Validator(load_schema()).is_valid(data)
+    assert jsonschema_says_valid(data) is False
+    assert is_valid_manifest(data) is False
+    assert is_valid_manifest({**data, "prompts": [{"id": "a", "prompt": "p", "metadata": {}}]}) is True
