@@ -15,14 +15,17 @@ file present), from imgbatch's own plan, so the ids are real.
 
     python bench/ledger_bench.py [--rounds 3] [--before /tmp/old-checkout] [--only noop status compact]
 
-bench/noop_bench.py and bench/status_bench.py run one of them (same options).
+bench/noop_bench.py and bench/status_bench.py run one of them (same options). Each side's
+bytecode is compiled first, as an install does. Wall and CPU (user + system) time are shown.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -97,7 +100,10 @@ def finished_ledger(
 
 def timed(
     cmd: list[str], tree: Path, cwd: Path, env: dict[str, str] | None = None, limit: float = 600
-) -> float:
+) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one process: the machine is shared, and the CPU a
+    process spent is what other work on it disturbs least."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         cmd,
@@ -108,10 +114,22 @@ def timed(
         stderr=subprocess.DEVNULL,
         timeout=limit,
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def bench_noop(trees: dict[str, Path], rounds: int, tasks: int, image_mb: float) -> dict[str, list[float]]:
+def show(name: str, ts: list[tuple[float, float]], target: float) -> None:
+    walls, cpus = [w for w, _ in ts], [c for _, c in ts]
+    print(
+        f"  {name}: best {min(walls):.2f} s, median {statistics.median(walls):.2f} s "
+        f"(CPU best {min(cpus):.2f} s) (target <= {target:g} s)"
+    )
+
+
+def bench_noop(
+    trees: dict[str, Path], rounds: int, tasks: int, image_mb: float
+) -> dict[str, list[tuple[float, float]]]:
     image = PNG if not image_mb else PNG + os.urandom(int(image_mb * 1e6) - len(PNG))
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -128,7 +146,7 @@ def bench_noop(trees: dict[str, Path], rounds: int, tasks: int, image_mb: float)
                "--out", "images", "m.yaml"]  # fmt: skip
         env = {"AIREITER_API_KEY": "t"}
         sides = {**trees, "imgbatch, cache removed": trees["imgbatch"]}
-        times: dict[str, list[float]] = {name: [] for name in sides}
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
         try:
             # A rerun comes after its run: images older than the cache's 2 s settling time,
             # and a digest cache the run's last check wrote (one untimed run writes it here).
@@ -150,12 +168,12 @@ def bench_noop(trees: dict[str, Path], rounds: int, tasks: int, image_mb: float)
         return times
 
 
-def bench_status(trees: dict[str, Path], rounds: int) -> dict[str, list[float]]:
+def bench_status(trees: dict[str, Path], rounds: int) -> dict[str, list[tuple[float, float]]]:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         write_manifest(tmp / "m.yaml", 100_000 // len(RATIOS) + 1, [f"{r}@2K" for r in RATIOS])
         finished_ledger(tmp, tmp / "m.yaml", images=False, image_base="http://127.0.0.2:9")
-        times: dict[str, list[float]] = {name: [] for name in trees}
+        times: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
         for r in range(rounds):
             for name, tree in list(trees.items())[:: 1 if r % 2 == 0 else -1]:
                 cmd = [sys.executable, "-m", "runner", "status", "--ledger", "l.jsonl", "m.yaml"]
@@ -228,18 +246,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     trees = {"imgbatch": ROOT, **({"before": args.before} if args.before else {})}
+    for tree in trees.values():  # as `pip install` does; no round pays for compiling
+        compileall.compile_dir(tree / "runner", quiet=1)
     ok = True
     if "noop" in args.only:
         times = bench_noop(trees, args.rounds, args.noop_tasks, args.image_mb)
         for name, ts in times.items():
-            print(f"  {name}: best {min(ts):.2f} s, median {statistics.median(ts):.2f} s (target <= 1 s)")
-        ok &= min(times["imgbatch"]) <= 1.0
+            show(name, ts, 1)
+        ok &= min(w for w, _ in times["imgbatch"]) <= 1.0
     if "status" in args.only:
         times = bench_status(trees, args.rounds)
         print("status of a 100,009-record ledger:")
         for name, ts in times.items():
-            print(f"  {name}: best {min(ts):.2f} s, median {statistics.median(ts):.2f} s (target <= 2 s)")
-        ok &= min(times["imgbatch"]) <= 2.0
+            show(name, ts, 2)
+        ok &= min(w for w, _ in times["imgbatch"]) <= 2.0
     if "compact" in args.only:
         results = bench_compact(trees, args.rounds)
         print(f"ledger compaction in a {RUN_TASKS:,}-task run ({5 * RUN_TASKS:,} changes, "
