@@ -141,11 +141,11 @@ class Ledger:
         self.journal_path = self.path.with_name(self.path.name + ".journal")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.records: dict[str, Record] = {}
-        # Each record's line as read or written (without its newline), with the record it
-        # encodes: a rewrite joins these instead of encoding every record again (a sort and a
-        # write, not the whole ledger in json). A record replaced in `records` by other means
-        # is encoded afresh. Only a ledger opened for writing keeps them (status of 100,000
-        # records need not hold the 80 MB of text twice).
+        # Each record's line as read or written, with the record it encodes: a rewrite joins
+        # these instead of encoding every record again (a sort and a write, not the whole
+        # ledger in json). A record replaced in `records` by other means is encoded afresh.
+        # Only a ledger opened for writing keeps them (status of 100,000 records need not
+        # hold the 80 MB of text twice).
         self._lines: dict[str, tuple[Record, str]] = {}
         self._keep_lines = False
         self._ledger_bytes = 0  # size of the ledger file as last read or written
@@ -355,11 +355,11 @@ class Ledger:
         return record
 
     def _take(self, record: Record, line: str) -> None:
-        """Keep a record and (in a ledger open for writing) its line, newline excluded."""
+        """Keep a record and (in a ledger open for writing) its line."""
         key = record["out_task_id"]
         self.records[key] = record
         if self._keep_lines:
-            self._lines[key] = (record, line)
+            self._lines[key] = (record, line if line.endswith("\n") else line + "\n")
 
     # --- changing -----------------------------------------------------------------------
 
@@ -379,7 +379,7 @@ class Ledger:
         if scrub(line) != line:
             line = serialize(scrub_value(json.loads(line)))
         record = json.loads(line)
-        self._take(record, line[:-1])
+        self._take(record, line)
         try:
             if self._journal_failed:
                 raise OSError(self._journal_failed)
@@ -407,7 +407,7 @@ class Ledger:
             self.records.pop(out_task_id, None)
             self._lines.pop(out_task_id, None)
         else:
-            self._take(previous, serialize(previous)[:-1])
+            self._take(previous, serialize(previous))
         self.dirty = True
         self.compact()
 
@@ -427,11 +427,9 @@ class Ledger:
         for k in sorted(self.records):
             record = self.records[k]
             known = self._lines.get(k)
-            lines[k] = known if known is not None and known[0] is record else (record, serialize(record)[:-1])
+            lines[k] = known if known is not None and known[0] is record else (record, serialize(record))
         self._lines = lines if self._keep_lines else {}
-        parts = [line for _, line in lines.values()]
-        parts.append("")  # every line ends with a newline; no records, no text
-        text = "\n".join(parts)
+        text = "".join([line for _, line in lines.values()])
         atomic_write(self.path, text)
         self._ledger_bytes = len(text)
         self._journal_bytes = 0

@@ -37,6 +37,7 @@ class _Cache:
     """Digests of the files under one folder, keyed by the path the ledger records."""
 
     def __init__(self, folder: str) -> None:
+        self.folder = folder
         self.path = os.path.join(folder, CACHE_NAME)
         self.entries: dict[str, Any] = {}
         # Files too fresh to remember on disk, remembered for this command only (a run checks
@@ -196,8 +197,9 @@ class _Listing:
         return _name_key(name) not in self._loose
 
 
-# Inside one_moment(): the listing of each folder looked at (None: not listable).
-_listings: dict[str, _Listing | None] | None = None
+# Inside one_moment(): the listing of each folder looked at (None: not listable), by the base
+# folder and the folder part of the path the ledger records.
+_listings: dict[tuple[str, str], _Listing | None] | None = None
 
 
 @contextlib.contextmanager
@@ -222,13 +224,13 @@ def _name_key(name: str) -> str:
     return name.casefold() if name.isascii() else unicodedata.normalize("NFC", name).casefold()
 
 
-def _surely_absent(listings: dict[str, _Listing | None], base: Path, stored: str) -> bool:
+def _surely_absent(listings: dict[tuple[str, str], _Listing | None], base: str, stored: str) -> bool:
     head, slash, name = stored.rpartition("/")
-    # An absolute stored path stays as it is; "/x.png" lies in "/", not in the ledger's folder.
-    folder = os.path.join(base, head or slash)
-    if folder not in listings:
-        listings[folder] = _listing(folder)
-    listing = listings[folder]
+    folder = head or slash  # "/x.png" lies in "/", not in the ledger's folder
+    key = (base, folder)
+    if key not in listings:
+        listings[key] = _listing(os.path.join(base, folder))  # an absolute folder stays as it is
+    listing = listings[key]
     return listing is not None and listing.lacks(name)
 
 
@@ -248,7 +250,7 @@ def file_verified(output: dict[str, Any], base: Path) -> bool:
     if not isinstance(stored, str) or not stored or not isinstance(expected, str):
         return False
     cache = _cache(base)
-    if _listings is not None and _surely_absent(_listings, base, stored):
+    if _listings is not None and _surely_absent(_listings, cache.folder, stored):
         cache.forget(stored)
         return False
     full = os.path.join(base, stored)  # an absolute stored path stays as it is
