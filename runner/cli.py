@@ -17,9 +17,9 @@ from typing import Any
 
 import click
 
-from runner import __version__, bulk, cli_manifest, cli_review, cli_run
+from runner import __version__, bulk, cli_manifest, cli_review, cli_run, interrupt
 from runner.cli_sandbox import sandbox
-from runner.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ImgbatchError
+from runner.errors import EXIT_INTERNAL, ImgbatchError
 from runner.redact import scrub
 
 
@@ -35,8 +35,8 @@ class ImgbatchGroup(click.Group):
             click.echo(f"imgbatch: error: {scrub(str(e))}", err=True)
             ctx.exit(e.exit_code)
         except KeyboardInterrupt:
-            click.echo("imgbatch: interrupted; rerun the same command to resume", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+            click.echo(f"imgbatch: {interrupt.message()}; rerun the same command to resume", err=True)
+            ctx.exit(interrupt.exit_code())
         except Exception as e:  # a bug: still one line, traceback only on request
             if os.environ.get("IMGBATCH_DEBUG"):
                 import traceback  # not at start-up: only a bug report needs it
@@ -65,7 +65,8 @@ def cli() -> None:
     Exit codes: 0 ok; 1 a failure was found (invalid manifest, failed tasks, images refused);
     2 usage or invalid input, or a file that cannot be written; 3 authentication or
     configuration; 4 refused by a guard (spending limit, ledger in use); 5 the service or
-    image host could not be reached, or a task/download timed out; 70 internal error.
+    image host could not be reached, or a task/download timed out; 70 internal error;
+    130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Rerun to resume after 5, 130, 143.
     """
 
 
@@ -76,5 +77,6 @@ cli.add_command(sandbox)
 
 
 def main() -> None:
+    interrupt.install()
     cli.main(prog_name="imgbatch")
     sys.exit(0)  # pragma: no cover - click exits itself

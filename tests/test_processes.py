@@ -190,3 +190,42 @@ def test_the_key_appears_in_no_output_and_no_file(tmp_path: Path, server: str) -
     assert (tmp_path / "ledger.jsonl").exists()
     for text in [*outputs, all_text_under(tmp_path)]:
         assert KEY not in text and KEY[::-1] not in text
+
+
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_sigterm_mid_run_ends_like_ctrl_c_with_143_and_the_rerun_finishes(
+    tmp_path: Path, server: str, sigint: str
+) -> None:
+    # CI cancels a job with SIGTERM, and a job started in the background by a non-interactive
+    # shell has SIGINT ignored: in both cases the run must stop cleanly, say so, and resume.
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    proc = subprocess.Popen(
+        imgbatch(tmp_path, server, "--format", "json"),
+        env=env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ignore_sigint if sigint == "ignored" else None,
+    )
+    journal = tmp_path / "ledger.jsonl.journal"
+    deadline = time.monotonic() + 30
+    while not (journal.exists() and journal.stat().st_size) and proc.poll() is None:  # a submit is recorded
+        assert time.monotonic() < deadline, "the run never recorded a submit"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert "imgbatch: terminated (SIGTERM); rerun the same command to resume" in err
+    assert "Traceback" not in err
+    assert json.loads(out)["error"]["exit_code"] == 143
+    final = subprocess.run(
+        imgbatch(tmp_path, server), env=env(), cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert final.returncode == 0, final.stderr
+    stats = httpx.get(f"{server}/sandbox/stats").json()
+    assert stats["submitted_twice"] == []
+    assert stats["tasks"] == 15

@@ -13,14 +13,13 @@ from typing import Any
 import click
 import httpx
 
-from runner import report
+from runner import interrupt, report
 from runner.client import ApiClient
 from runner.commands._common import echo_lines, load_plan
 from runner.commands.connection import Connection, make_client
 from runner.download import Downloader
 from runner.errors import (
     EXIT_FAILURE,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
@@ -76,9 +75,9 @@ def _error_json(
         error = {"message": scrub(e.message), "hint": scrub(e.hint), "exit_code": e.exit_code}
     else:
         error = {
-            "message": "interrupted",
+            "message": interrupt.message(),
             "hint": "rerun the same command to resume",
-            "exit_code": EXIT_INTERRUPTED,
+            "exit_code": interrupt.exit_code(),
         }
     return {
         "error": error,
