@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.sandbox_util import sandbox_process
+from runner.sandbox import Faults, Sandbox
+from tests.sandbox_util import loopback, sandbox_process
 
 KEY = "sk-live-9c4f2e1a7b3d5e6f"
 MANIFEST = """\
@@ -106,31 +107,65 @@ def test_kill_9_at_several_moments_then_rerun_submits_nothing_twice(tmp_path: Pa
     assert again.returncode == 0 and "0 requests" in again.stderr
 
 
-def test_two_runs_on_one_ledger_at_once(tmp_path: Path, server: str) -> None:
+class HeldClock:
+    """The sandbox's clock, stopped until release(): no task of the first run can complete
+    while the second one is tried, however slowly the two processes start on a loaded machine
+    (a sandbox on the real clock let the first run finish before the second reached the lock)."""
+
+    def __init__(self) -> None:
+        self.held_at = time.monotonic()
+        self.held = True
+
+    def __call__(self) -> float:
+        return self.held_at if self.held else time.monotonic()
+
+    def release(self) -> None:
+        self.held = False
+
+
+def test_two_runs_on_one_ledger_at_once(tmp_path: Path) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
-    first = subprocess.Popen(
-        imgbatch(tmp_path, server),
-        env=env(),
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # The first run holds the lock once it has written its pid there (start-up time varies
-    # with the machine's load, so wait for that rather than for a fixed time).
-    lock = tmp_path / "ledger.jsonl.lock"
-    deadline = time.monotonic() + 30
-    while not (lock.exists() and lock.read_text(encoding="utf-8").strip()):
-        assert time.monotonic() < deadline and first.poll() is None, "the first run never took the lock"
-        time.sleep(0.05)
-    second = subprocess.run(
-        imgbatch(tmp_path, server), env=env(), cwd=tmp_path, capture_output=True, text=True, timeout=60
-    )
-    first.wait(timeout=120)
-    assert first.returncode == 0
-    assert second.returncode == 4
-    assert "is in use by another imgbatch run" in second.stderr
-    assert httpx.get(f"{server}/sandbox/stats").json()["submitted_twice"] == []
+    clock = HeldClock()
+    faults = Faults(latency=0.02, lost_submit_share=0.15, error_share=0.05)
+    sandbox = Sandbox(token=KEY, task_seconds=0.8, faults=faults, seed=3, clock=clock)
+    with loopback(sandbox) as server:
+        first = subprocess.Popen(
+            imgbatch(tmp_path, server),
+            env=env(),
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # The first run holds the lock once it has written its pid there (start-up time
+            # varies with the machine's load, so wait for that rather than for a fixed time).
+            lock = tmp_path / "ledger.jsonl.lock"
+            deadline = time.monotonic() + 60
+            while not (lock.exists() and lock.read_text(encoding="utf-8").strip()):
+                assert time.monotonic() < deadline and first.poll() is None, (
+                    "the first run never took the lock"
+                )
+                time.sleep(0.05)
+            second = subprocess.run(
+                imgbatch(tmp_path, server),
+                env=env(),
+                cwd=tmp_path,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert first.poll() is None  # no task could complete: the first run is still going
+            clock.release()
+            _, first_err = first.communicate(timeout=120)
+        finally:
+            if first.poll() is None:
+                first.kill()
+                first.wait(timeout=10)
+        assert first.returncode == 0, first_err
+        assert second.returncode == 4, second.stderr
+        assert f"is in use by another imgbatch run (pid {first.pid})" in second.stderr
+        assert sandbox.submitted_twice() == [] and len(sandbox.tasks) == 15
 
 
 def all_text_under(folder: Path) -> str:
