@@ -108,10 +108,11 @@ def test_empty_file(write: Callable[..., Path]) -> None:
 def test_alias_bomb_fails_fast(write: Callable[..., Path]) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 12)]
-    start = time.monotonic()
-    msg = only_error(write("\n".join(lines) + "\n"))
+    path = write("\n".join(lines) + "\n")
+    start = time.process_time()  # CPU, not wall time: other processes' load does not count
+    msg = only_error(path)
     assert "alias bomb" in msg
-    assert time.monotonic() - start < 10  # generous: the point is it ends at all
+    assert time.process_time() - start < 10  # generous: the point is it ends at all
 
 
 def test_recursive_alias(write: Callable[..., Path]) -> None:
@@ -171,9 +172,9 @@ def _merge_bomb(base: str, levels: int = 10, width: int = 10) -> str:
 @pytest.mark.parametrize("base", ["{}", "{k: [1, 2, 3]}"])
 def test_a_merge_bomb_is_answered_in_well_under_a_second(write: Callable[..., Path], base: str) -> None:
     path = write(_merge_bomb(base))
-    start = time.monotonic()
+    start = time.process_time()  # CPU, not wall time: other processes' load does not count
     checked = check_file(str(path))
-    assert time.monotonic() - start < 0.5  # 10^10 merges if each were expanded
+    assert time.process_time() - start < 0.5  # 10^10 merges if each were expanded
     assert checked.manifest is None  # the x0..x10 keys are unknown; the point is it answers
 
 
@@ -316,10 +317,10 @@ def test_a_file_of_too_many_values_is_refused_fast_and_small(write: Callable[...
 
     text = CAT + "".join(f"k{i}: {i}\n" for i in range(600_000))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.monotonic()
+    started = time.process_time()  # CPU, not wall time: other processes' load does not count
     with pytest.raises(InputError, match=r"m\.yaml:\d+:\d+: more than 500,000 values"):
         load_text(text, "m.yaml")
-    assert time.monotonic() - started < 3
+    assert time.process_time() - started < 3
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
 
 
