@@ -48,17 +48,19 @@ def in_a_terminal(folder: Path, answer: bytes | None, *args: str) -> tuple[int, 
     deadline = time.monotonic() + 60
     answered = answer is None
     while time.monotonic() < deadline:
+        # Read until the terminal says the child closed it (EIO), not until the child has
+        # exited: the kernel hands a pty's output over asynchronously, so the last line the
+        # child wrote may arrive after its exit (stopping at the exit lost it on a busy machine).
         ready, _, _ = select.select([leader], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        elif proc.poll() is not None:
+        if not ready:
+            continue
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal and everything it wrote was read
             break
+        if not chunk:
+            break
+        seen += chunk
         if not answered and b"go ahead? [y/N]" in seen:
             os.write(leader, answer or b"")
             answered = True
