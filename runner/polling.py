@@ -53,6 +53,7 @@ class Poller:
                 wait = self.schedule.wait_before(waits) * (0.8 + 0.4 * ctx.rng.random())
                 # At least one query per run, whatever the task's age.
                 await asyncio.sleep(max(0.0, min(wait, deadline - time.time())) if queries else wait)
+            asked_at = loop.time()  # it was unfinished at least this long after its submit
             answer = await ctx.client.query(record["submit_id"], record.get("task_id"))
             queries += 1
             if answer.kind is Kind.OK and answer.data is not None:
@@ -63,7 +64,7 @@ class Poller:
                 if record["status"] == COMPLETED:
                     self.schedule.completed(cls, answer.data)
                 elif answered is not None and record["status"] not in FAILED_STATES:
-                    self.schedule.unfinished(cls, loop.time() - answered)
+                    self.schedule.unfinished(cls, asked_at - answered)
             elif answer.kind is Kind.NOT_FOUND:
                 denials.append(time.monotonic())
                 if opts.poll_once:
