@@ -52,7 +52,8 @@ def register(group: click.Group) -> None:
     type=click.FloatRange(0.0),
     default=2.0,
     show_default=True,
-    help="Seconds before the first status query; grows 1.5x per query up to 30.",
+    help="Shortest wait before asking about a task, growing 1.5x per query up to 30. A task this "
+    "run submits is first asked once most of its size class were done at its age (learnt in the run).",
 )
 @click.option(
     "--max-tasks",
