@@ -11,18 +11,22 @@ two runs off one ledger.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import re
-import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from runner.atomic import remove_dead_temps, replace_file
+from runner.atomic import replace_file
 from runner.bulk import bulk_build
-from runner.errors import GuardRefused, LedgerError
+from runner.errors import LedgerError
+from runner.ledgerguard import (
+    acquire_lock,
+    check_endpoint,
+    legacy,
+    refuse_hard_links,
+    remove_stale_temps,
+)
+from runner.ledgerline import line_decoder, parse_line, read_lines, serialize
 from runner.redact import scrub, scrub_value
 
 DEFAULT_LEDGER = "imgbatch.ledger.jsonl"
@@ -31,8 +35,6 @@ DEFAULT_OUT = "images"
 # of the real service.
 SANDBOX_LEDGER = "imgbatch.sandbox.ledger.jsonl"
 SANDBOX_OUT = "images-sandbox"
-# The embedded sandbox's endpoint (endpoint_of its in-process URL): it never issued a real task.
-SANDBOX_ENDPOINT = "http://sandbox.imgbatch.invalid:80"
 Record = dict[str, Any]
 
 # Statuses of a record besides the running ones upstream reports (pending, processing, ...).
@@ -46,20 +48,6 @@ FAILED_STATES = UPSTREAM_FAILED | {"rejected", "lost"}
 TIMED_OUT = "timed_out"
 
 
-def endpoint_of(base_url: str) -> str:
-    """The service a ledger belongs to: scheme, host and port (the default port spelled out)."""
-    parts = urllib.parse.urlsplit(base_url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
-    shown = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{shown}:{port}"
-
-
-def serialize(record: Record) -> str:
-    return json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
-
-
 def atomic_write(path: Path, text: str) -> None:
     try:
         replace_file(path, text)
@@ -68,67 +56,6 @@ def atomic_write(path: Path, text: str) -> None:
             f"{path}: cannot rewrite the ledger: {e.strerror or e}",
             hint="the ledger is unchanged and the journal keeps every change; free space and rerun",
         ) from None
-
-
-# Fields a record may hold, with the types the code relies on (None allowed where listed).
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "params": (dict,),
-    "pixels": (list,),
-    "outputs": (list,),
-    "attempt": (int,),
-    "repeat_index": (int,),
-    "submit_id": (str,),
-    "task_id": (str, type(None)),
-    "created_at": (str, type(None)),
-    "completed_at": (str, type(None)),
-    "error": (str, type(None)),
-}
-_OUTPUT_TYPES: dict[str, tuple[type, ...]] = {
-    "url": (str, type(None)),
-    "path": (str, type(None)),
-    "sha256": (str, type(None)),
-    "width": (int, type(None)),
-    "height": (int, type(None)),
-}
-
-
-def _decoder() -> Callable[[str], Any]:
-    """json.loads, faster: msgspec's decoder reads a ledger line in less than half the time
-    (100,000 records: ~0.3 s against ~0.7 s). Where it refuses a line (NaN, a lone surrogate
-    escape, a syntax error) the standard library decides, so what is accepted and every
-    message stay those of json.loads; where it accepts one, it returns the same values
-    (integers of any size included, unlike orjson)."""
-    from msgspec import DecodeError
-    from msgspec.json import Decoder
-
-    fast = Decoder().decode
-
-    def decode(line: str) -> Any:
-        try:
-            return fast(line)
-        except DecodeError:
-            return json.loads(line)
-
-    return decode
-
-
-def _type_problem(record: dict[str, Any]) -> str:
-    """What is wrong with a known field's type, or ''."""
-    for key, types in _FIELD_TYPES.items():
-        if key in record and not isinstance(record[key], types):
-            return f"{key} is {_mismatch(record[key], types)}"
-    for index, out in enumerate(record.get("outputs") or []):
-        if not isinstance(out, dict):
-            return f"outputs[{index}] is not an object"
-        for key, types in _OUTPUT_TYPES.items():
-            if key in out and not isinstance(out[key], types):
-                return f"outputs[{index}].{key} is {_mismatch(out[key], types)}"
-    return ""
-
-
-def _mismatch(value: Any, types: tuple[type, ...]) -> str:
-    names = {dict: "an object", list: "a list", str: "text", int: "an integer", type(None): "null"}
-    return f"{names.get(type(value), type(value).__name__)}, not {' or '.join(names[t] for t in types)}"
 
 
 class Ledger:
@@ -173,13 +100,13 @@ class Ledger:
                     f"{path}: the folder {path.parent} does not exist",
                     hint="create it or give another --ledger",
                 )
-            ledger._refuse_hard_links()
-            ledger._acquire_lock()
-            ledger._remove_stale_temps()
+            refuse_hard_links(ledger.path, ledger.shown)
+            ledger._lock = acquire_lock(ledger.lock_path, ledger.shown)
+            remove_stale_temps(ledger.path)
         try:
             ledger._load()
             if endpoint is not None:
-                ledger._check_endpoint(endpoint)
+                check_endpoint(ledger.records.values(), ledger.shown, endpoint)
                 if write:
                     ledger._claim_legacy(endpoint)
             if write and ledger.dirty:
@@ -189,104 +116,32 @@ class Ledger:
             raise
         return ledger
 
-    def _check_endpoint(self, endpoint: str) -> None:
-        others = sorted({str(r["endpoint"]) for r in self.records.values() if r.get("endpoint")} - {endpoint})
-        if others:
-            raise GuardRefused(
-                f"{self.shown} belongs to {', '.join(others)}; this run is against {endpoint}. "
-                "Nothing was sent and the ledger was not changed",
-                hint="give this service its own --ledger (and --out), or the ledger's --base-url",
-            )
-        self._check_legacy(endpoint)
-
-    def _legacy(self) -> list[Record]:
-        """Records written before imgbatch recorded endpoints: some real service's, maybe paid."""
-        return [r for r in self.records.values() if not r.get("endpoint")]
-
-    def _check_legacy(self, endpoint: str) -> None:
-        legacy = self._legacy()
-        if endpoint == SANDBOX_ENDPOINT and legacy:
-            # The sandbox would deny knowing them and mark paid tasks lost: it never adopts them.
-            raise GuardRefused(
-                f"{self.shown} holds {len(legacy)} records written before imgbatch recorded "
-                "endpoints (a real service's, maybe paid); the embedded sandbox never takes them "
-                "over. Nothing was sent and the ledger was not changed",
-                hint="drop --ledger (the sandbox has its own), or run against the real service",
-            )
-
     def _claim_legacy(self, endpoint: str) -> None:
         """A real service's run claims the records that name none, so the ledger belongs to
         one service from then on (any other, and the sandbox, is refused)."""
-        for record in self._legacy():
+        for record in legacy(self.records.values()):
             # Stamped here: put() takes the stored record itself for "no change".
             self.put({**record, "endpoint": endpoint})
             self.claimed += 1
-
-    def _remove_stale_temps(self) -> None:
-        """Temp files of rewrites a kill cut short: exactly `.<ledger>.<pid>.tmp` (what
-        runner/atomic.py writes) of a pid no longer running; a user's own file is not ours."""
-        remove_dead_temps(
-            self.path.parent, re.compile(re.escape(f".{self.path.name}.") + r"(?P<pid>\d+)\.tmp")
-        )
-
-    def _refuse_hard_links(self) -> None:
-        # The lock is per name: two names of one file would let two runs in at once, and the
-        # atomic rewrite would part the names anyway.
-        with contextlib.suppress(OSError):
-            links = self.path.stat().st_nlink
-            if links > 1:
-                raise LedgerError(
-                    f"{self.shown}: the ledger file has {links} hard links; two runs could share it unawares",
-                    hint="give each name its own copy, or use a symbolic link (ln -s) instead",
-                )
-
-    def _acquire_lock(self) -> None:
-        try:
-            f = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held until close()
-        except OSError as e:
-            raise LedgerError(f"{self.lock_path}: cannot create the lock file: {e.strerror}") from None
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "unknown"
-            f.close()
-            raise GuardRefused(
-                f"{self.shown} is in use by another imgbatch run (pid {holder})",
-                hint="wait for it to finish; the lock goes away with that process",
-            ) from None
-        try:
-            f.seek(0)
-            f.truncate()
-            f.write(str(os.getpid()))
-            f.flush()
-        except OSError as e:  # a full disk (or quota) fails the few bytes of the pid too
-            with contextlib.suppress(OSError):
-                f.close()
-            raise LedgerError(
-                f"{self.lock_path}: cannot write the lock file: {e.strerror or e}",
-                hint="nothing was sent; free space and rerun",
-            ) from None
-        self._lock = f
 
     def _load(self) -> None:
         with bulk_build():
             self._load_files()
 
     def _load_files(self) -> None:
-        decode = _decoder()
+        decode = line_decoder()
         if self.path.exists():
-            lines = self._read_lines(self.path)
+            lines = read_lines(self.path)
             self._ledger_bytes = sum(map(len, lines)) + len(lines)
-            parse, take, shown = self._parse, self._take, self.shown
+            parse, take, shown = parse_line, self._take, self.shown
             for lineno, line in enumerate(lines, 1):
                 if line.strip():
                     take(parse(line, shown, lineno, decode), line)
         if self.journal_path.exists():
-            lines = self._read_lines(self.journal_path)
+            lines = read_lines(self.journal_path)
             for lineno, line in enumerate(lines, 1):
                 try:
-                    record = self._parse(line, self.journal_path, lineno, decode)
+                    record = parse_line(line, self.journal_path, lineno, decode)
                 except LedgerError:
                     if lineno == len(lines):
                         break  # the write a crash cut short; nothing after it was acted on
@@ -296,63 +151,6 @@ class Ledger:
                     self.dirty = True
             if not lines:
                 self.dirty = True  # an empty journal still needs removing
-
-    def _read_lines(self, path: Path) -> list[str]:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise LedgerError(
-                f"{path}: byte {e.start} is not UTF-8",
-                hint="restore the ledger from git; imgbatch will not overwrite it",
-            ) from None
-        except OSError as e:
-            raise LedgerError(f"{path}: cannot read: {e.strerror}") from None
-        # A record ends at "\n" only: JSON leaves U+2028, U+0085 and the like unescaped in a
-        # prompt, and str.splitlines() would cut the record there.
-        lines = text.split("\n")
-        if lines[-1] == "":
-            lines.pop()
-        return lines
-
-    @staticmethod
-    def _parse(line: str, path: Path, lineno: int, decode: Callable[[str], Any] = json.loads) -> Record:
-        try:
-            record = decode(line)
-        except json.JSONDecodeError as e:
-            raise LedgerError(
-                f"{path}:{lineno}:{e.colno}: not a ledger record ({e.msg})",
-                hint=(
-                    "fix or remove that line (the journal holds changes not yet in the ledger; it is "
-                    "not in git)"
-                    if path.name.endswith(".journal")
-                    else "fix or restore that line (git checkout)"
-                )
-                + "; imgbatch will not overwrite a ledger it cannot read",
-            ) from None
-        except (ValueError, RecursionError) as e:
-            # Valid JSON beyond what Python reads: an integer of over 4,300 digits (json's
-            # ValueError), nesting deeper than the interpreter's stack (either decoder).
-            why = "nested too deeply" if isinstance(e, RecursionError) else "an integer too long to read"
-            raise LedgerError(
-                f"{path}:{lineno}:1: not a ledger record ({why})",
-                hint="fix or restore that line; imgbatch will not overwrite a ledger it cannot read",
-            ) from None
-        if (
-            not isinstance(record, dict)
-            or not isinstance(record.get("out_task_id"), str)
-            or not isinstance(record.get("status"), str)
-        ):
-            raise LedgerError(
-                f"{path}:{lineno}:1: not a ledger record (needs out_task_id and status)",
-                hint="fix or restore that line; imgbatch will not overwrite a ledger it cannot read",
-            )
-        problem = _type_problem(record)
-        if problem:
-            raise LedgerError(
-                f"{path}:{lineno}:1: not a ledger record ({problem})",
-                hint="fix or restore that line; imgbatch will not overwrite a ledger it cannot read",
-            )
-        return record
 
     def _take(self, record: Record, line: str) -> None:
         """Keep a record and (in a ledger open for writing) its line."""

@@ -21,16 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import InputError
-from runner.ledger import (
-    COMPLETED,
-    FAILED_STATES,
-    SANDBOX_ENDPOINT,
-    SUBMITTING,
-    Ledger,
-    Record,
-    atomic_write,
-    serialize,
-)
+from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, Ledger, Record, atomic_write
+from runner.ledgerguard import SANDBOX_ENDPOINT
+from runner.ledgerline import serialize
 
 _RUNNING_RANK = {SUBMITTING: 0, "pending": 1}  # any other running status ranks 2
 

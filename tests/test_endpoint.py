@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.ledger import SANDBOX_ENDPOINT, endpoint_of
+from runner.ledgerguard import SANDBOX_ENDPOINT, endpoint_of
 from runner.sandbox.transport import IN_PROCESS_URL
 from tests.helpers import run_cli
 from tests.sandbox_util import loopback

@@ -76,10 +76,10 @@ def test_a_line_python_cannot_read_is_named_by_line_not_an_internal_error(
 
 def _parsed(line: str, decode: Any) -> tuple[str, str]:
     from runner.errors import LedgerError
-    from runner.ledger import Ledger
+    from runner.ledgerline import parse_line
 
     try:
-        return ("record", repr(Ledger._parse(line, Path("l.jsonl"), 7, decode)))
+        return ("record", repr(parse_line(line, Path("l.jsonl"), 7, decode)))
     except LedgerError as e:
         return ("error", f"{e} | {e.hint}")
 
@@ -141,6 +141,6 @@ _values = st.recursive(
 )
 def test_the_fast_decoder_reads_every_line_as_json_does(line: str) -> None:
     # msgspec decides first; on any line the record, or the message and fix, are json's.
-    from runner.ledger import _decoder
+    from runner.ledgerline import line_decoder
 
-    assert _parsed(line, _decoder()) == _parsed(line, json.loads)
+    assert _parsed(line, line_decoder()) == _parsed(line, json.loads)

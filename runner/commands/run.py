@@ -25,7 +25,8 @@ from runner.errors import (
     EXIT_UNREACHABLE,
     ImgbatchError,
 )
-from runner.ledger import Ledger, endpoint_of
+from runner.ledger import Ledger
+from runner.ledgerguard import endpoint_of
 from runner.plan import Task
 from runner.progress import Progress, make_progress
 from runner.redact import scrub
