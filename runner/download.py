@@ -1,25 +1,16 @@
 """Downloads of output images: a credential-free client, bounded, verified, refreshed.
 
 Output URLs point at a third party (a CDN), so the client here carries no credentials at all:
-no Authorization header, nothing to leak on a redirect. Every image is
-  * bounded: a size cap enforced while streaming and a deadline for the whole download;
-  * verified: fully decoded (Pillow verify() then load()) before it is accepted;
-  * written to a temp file unique to the process, then renamed into place;
-  * refreshed: an expired or refused URL (403/404/410, an error body) is replaced by a fresh
-    one from the query endpoint.
-Messages name the URL's host only: a signed URL is a credential of its own.
+no Authorization header, nothing to leak on a redirect. Here: a deadline for each image, every
+attempt included; attempts again after a dropped connection, a 5xx or damage; and a fresh URL
+from the query endpoint for an expired or refused one (403/404/410, an error body). One attempt
+(streamed under the size cap, verified, renamed into place) is runner/imagefetch.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
-import hashlib
-import os
 import random
-import re
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +19,8 @@ from typing import Any
 import httpx
 
 from runner import __version__
-from runner.atomic import remove_dead_temps
-from runner.errors import InputError
+from runner.imagefetch import Failure, Fetched, Verdict, fetch_once, host_of
+from runner.outdir import relative_to
 from runner.slots import SlotTransport
 from runner.verify import file_verified
 
@@ -38,34 +29,6 @@ Record = dict[str, Any]
 DEFAULT_MAX_IMAGE_MB = 64  # the largest 4K PNG is about 25 MB
 DEFAULT_DOWNLOAD_TIMEOUT = 300.0
 MAX_REFRESHES = 2  # fresh URLs asked for per task and run
-FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
-MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
-SNIFF = 512
-
-
-class Verdict(enum.Enum):
-    STALE = "stale"  # the URL no longer works: ask the service for a fresh one
-    UNREACHABLE = "unreachable"  # the host could not be reached or was too slow: rerun later
-    REFUSED = "refused"  # what came back is not an acceptable image
-
-
-@dataclass
-class Failure:
-    verdict: Verdict
-    message: str
-    retry: bool = False  # worth another attempt at the same URL (dropped connection, 5xx, damage)
-    # No connection could be made (DNS, refused, connect timeout): the host may have moved, so
-    # the service is asked once for a fresh URL; `refreshed` says that was done.
-    connect: bool = False
-    refreshed: bool = False
-
-
-@dataclass
-class Fetched:
-    path: Path
-    sha256: str
-    width: int
-    height: int
 
 
 @dataclass
@@ -74,15 +37,6 @@ class DownloadOptions:
     deadline: float = DEFAULT_DOWNLOAD_TIMEOUT  # seconds for one image, every attempt included
     attempts: int = 3
     backoff: float = 0.5
-
-
-def host_of(url: str) -> str:
-    """The host (and port) of a URL, the only part of a signed URL safe to show."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError):
-        return "an invalid URL"
-    return parsed.host + (f":{parsed.port}" if parsed.port else "") or "an invalid URL"
 
 
 class Downloader:
@@ -146,7 +100,7 @@ class Downloader:
                     failure = result
                     break
                 out.update(
-                    path=_relative_to(result.path, self.base),
+                    path=relative_to(result.path, self.base),
                     sha256=result.sha256,
                     width=result.width,
                     height=result.height,
@@ -192,91 +146,10 @@ class Downloader:
         return result
 
     async def _once(self, url: str, host: str, stem: str) -> Fetched | Failure:
-        part = self.out_dir / f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.part"
-        try:
-            digest = hashlib.sha256()
-            try:
-                async with self.gate, self.http.stream("GET", url) as response:
-                    failure = _check_status(response, host)
-                    if failure is None:
-                        failure = await self._save(response, host, part, digest)
-            except (httpx.TimeoutException, httpx.TransportError) as e:
-                return Failure(
-                    Verdict.UNREACHABLE,
-                    f"cannot download from {host} ({_reason(e)})",
-                    retry=True,
-                    connect=isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout)),
-                )
-            if failure is not None:
-                return failure
-            checked = await asyncio.to_thread(_verify, part)
-            if isinstance(checked, str):
-                return Failure(Verdict.REFUSED, f"the image from {host} is damaged ({checked})", retry=True)
-            width, height, ext = checked
-            final = self.out_dir / f"{stem}.{ext}"
-            try:
-                os.replace(part, final)
-            except OSError as e:
-                raise InputError(f"cannot write {final}: {e.strerror}", hint=_SPACE_HINT) from None
+        result = await fetch_once(self.http, self.gate, url, host, self.out_dir, stem, self.opts.max_bytes)
+        if isinstance(result, Fetched):
             self.count += 1
-            return Fetched(final, digest.hexdigest(), width, height)
-        finally:
-            with contextlib.suppress(OSError):
-                part.unlink()
-
-    async def _save(self, response: httpx.Response, host: str, part: Path, digest: Any) -> Failure | None:
-        cap = self.opts.max_bytes
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            return _too_large(host, f"it declares {int(declared) / 2**20:,.0f} MB", cap)
-        ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        size = 0
-        head = b""
-        try:
-            with open(part, "wb") as f:
-                async for chunk in response.aiter_bytes(1 << 16):
-                    size += len(chunk)
-                    if size > cap:
-                        return _too_large(host, "cut off while streaming, nothing kept", cap)
-                    if len(head) < SNIFF:
-                        head += chunk[: SNIFF - len(head)]
-                        if len(head) >= 16 or size == len(head):
-                            failure = _sniff(head, ctype, host, final=False)
-                            if failure is not None:
-                                return failure
-                    digest.update(chunk)
-                    f.write(chunk)
-                f.flush()
-        except OSError as e:
-            raise InputError(f"cannot write {part}: {e.strerror}", hint=_SPACE_HINT) from None
-        return _sniff(head, ctype, host, final=True)
-
-
-# `.<stem>.<pid>.<8 hex>.part` (see Downloader._once) and the write probe below.
-_PART = re.compile(r"\..+\.(?P<pid>\d+)\.[0-9a-f]{8}\.part")
-_PROBE = re.compile(r"\.imgbatch-write-test\.(?P<pid>\d+)\.[0-9a-f]{8}")
-
-
-def prepare_out_dir(out_dir: Path) -> None:
-    """Make sure images can be written to `out_dir` before anything is paid for, and remove
-    the partial downloads of runs a kill cut short (their pid no longer runs; a run sharing
-    the folder is alive, so its files stay)."""
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        remove_dead_temps(out_dir, _PART)
-        remove_dead_temps(out_dir, _PROBE)
-        probe = out_dir / f".imgbatch-write-test.{os.getpid()}.{secrets.token_hex(4)}"
-        with open(probe, "wb") as f:
-            f.write(b"ok")
-        probe.unlink()
-    except OSError as e:
-        raise InputError(
-            f"--out {out_dir}: cannot write images there ({e.strerror or e})",
-            hint="give a writable folder with --out; nothing was submitted",
-        ) from None
-
-
-_SPACE_HINT = "free space or fix permissions, then rerun: paid tasks are fetched, not paid again"
+        return result
 
 
 def _keep_files(old: list[dict[str, Any]], new: list[dict[str, Any]], base: Path) -> list[dict[str, Any]]:
@@ -289,83 +162,3 @@ def _keep_files(old: list[dict[str, Any]], new: list[dict[str, Any]], base: Path
         else:
             merged.append(dict(out))
     return merged
-
-
-def _check_status(response: httpx.Response, host: str) -> Failure | None:
-    code = response.status_code
-    if code == 200:
-        return None
-    if code in (401, 403, 404, 410):
-        return Failure(Verdict.STALE, f"{host} refused the image URL (HTTP {code}: expired or withdrawn)")
-    if code == 429 or code >= 500:
-        return Failure(Verdict.UNREACHABLE, f"{host} answered HTTP {code}", retry=True)
-    return Failure(Verdict.REFUSED, f"{host} answered HTTP {code} instead of the image")
-
-
-def _sniff(head: bytes, ctype: str, host: str, *, final: bool) -> Failure | None:
-    """Refuse what is plainly not an image as soon as its first bytes show it."""
-    if head.startswith(MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
-        return None
-    if not final and len(head) < SNIFF:
-        return None  # too little seen yet to tell
-    text = head.lstrip().lower()
-    if ctype in ("application/json", "application/xml", "text/xml") and b"<svg" not in text:
-        return Failure(Verdict.STALE, f"{host} sent an error message instead of the image")
-    if text.startswith(b"{") or b"<error" in text:
-        return Failure(Verdict.STALE, f"{host} sent an error message instead of the image")
-    if ctype == "image/svg+xml" or b"<svg" in text:
-        return Failure(Verdict.REFUSED, f"{host} sent an SVG drawing, not a raster image")
-    if ctype == "text/html" or text.startswith((b"<!doctype html", b"<html")):
-        return Failure(Verdict.REFUSED, f"{host} sent an HTML page, not an image")
-    shown = ctype or "no content type"
-    return Failure(Verdict.REFUSED, f"{host} sent something that is not an image ({shown})")
-
-
-def _verify(path: Path) -> tuple[int, int, str] | str:
-    """Make the file durable, then check the whole file; (width, height, extension), or what
-    is wrong with it. Runs in a worker thread: an fsync blocks for milliseconds, which on the
-    event loop would hold up every request of the run."""
-    from PIL import Image  # here, not at the top: a run's first submit need not wait for it
-
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # flushes the file's data whichever descriptor wrote it
-        finally:
-            os.close(fd)
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror}", hint=_SPACE_HINT) from None
-
-    try:
-        with Image.open(path) as img:
-            fmt = img.format or ""
-            img.verify()  # checksums and structure
-        if fmt not in FORMATS:
-            return f"{fmt or 'unknown'} is not an accepted image format"
-        with Image.open(path) as img:
-            if fmt != "PNG":
-                # PNG's verify() already read every chunk to IEND against its CRC: a cut-off
-                # or damaged body fails there. Decoding a 2048x2048 PNG again would cost more
-                # CPU than everything else a task needs. Other formats carry no checksums.
-                img.load()
-            return img.width, img.height, FORMATS[fmt]
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        return " ".join(str(e).split())[:100] or type(e).__name__
-
-
-def _too_large(host: str, how: str, cap: int) -> Failure:
-    return Failure(
-        Verdict.REFUSED,
-        f"the image from {host} is larger than {cap / 2**20:g} MB ({how}; --max-image-mb raises the cap)",
-    )
-
-
-def _reason(e: Exception) -> str:
-    return " ".join((str(e) or type(e).__name__).split())[:200]
-
-
-def _relative_to(path: Path, base: Path) -> str:
-    try:
-        return os.path.relpath(path, base)
-    except ValueError:
-        return str(path.resolve())

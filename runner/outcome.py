@@ -7,7 +7,7 @@ import contextlib
 import time
 from datetime import datetime
 
-from runner.download import Failure, Verdict
+from runner.imagefetch import Failure, Verdict
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, Record
 
 

@@ -17,11 +17,13 @@ import asyncio
 import contextlib
 
 from runner.client import ApiClient, Kind
-from runner.download import Downloader, Verdict, prepare_out_dir
+from runner.download import Downloader
 from runner.errors import GuardRefused
 from runner.feed import Place, run_fed
+from runner.imagefetch import Verdict
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, Ledger, Record
 from runner.outcome import advice, download_advice
+from runner.outdir import prepare_out_dir
 from runner.plan import Task
 from runner.polling import Poller
 from runner.progress import Progress
