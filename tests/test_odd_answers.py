@@ -22,8 +22,8 @@ from runner.ledger import Ledger
 from runner.records import merge_answer
 from runner.run import RunOptions
 from runner.sandbox import Sandbox
-from runner.sandbox.core import QUERY_PATH, SUBMIT_PATH
 from runner.sandbox.transport import IN_PROCESS_URL, SandboxTransport
+from runner.sandbox.wire import QUERY_PATH, SUBMIT_PATH
 from runner.spend import number
 from tests.test_run import FAST
 

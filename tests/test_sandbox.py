@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from runner.sandbox import Faults, Sandbox
-from runner.sandbox import core as sandbox_core
+from runner.sandbox import rules as sandbox_rules
 from runner.sandbox.transport import SandboxTransport
 from runner.schema import size_table
 from tests.helpers import ROOT
@@ -243,8 +243,8 @@ def test_latency_knob_delays_answers() -> None:
 
 def test_the_sandbox_bounds_agree_with_the_schema() -> None:
     table = size_table()
-    assert (table.min_pixels, table.max_pixels) == (sandbox_core.MIN_PIXELS, sandbox_core.MAX_PIXELS)
-    assert table.tiers == sandbox_core.TIERS
+    assert (table.min_pixels, table.max_pixels) == (sandbox_rules.MIN_PIXELS, sandbox_rules.MAX_PIXELS)
+    assert table.tiers == sandbox_rules.TIERS
 
 
 def test_the_sandbox_command_serves_on_loopback_and_prints_its_url() -> None:

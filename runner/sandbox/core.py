@@ -1,81 +1,34 @@
-"""The sandbox's behaviour, independent of how it is served.
-
-It validates requests on its own (not through the manifest schema code) so that a bug in
-imgbatch's checks shows up as an upstream-style 400, as it would against the real service.
-Only the pixel table comes from the schema: the sandbox must deliver what the plan promises.
+"""The sandbox's behaviour, independent of how it is served: the routes, the tasks it
+accepted and how far along they are, their prices, and the images they deliver. The rules a
+request must meet are runner/sandbox/rules.py's; the faults it can inject, faults.py's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import random
-import re
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from runner.sandbox.imagehost import ImageFaults, ImageHost, Reply
+from runner.sandbox.faults import Faults, RateLimiter, echo_headers
+from runner.sandbox.imagehost import ImageHost, Reply
 from runner.sandbox.images import png
-from runner.schema import size_table
-
-SUBMIT_PATH = "/api/openapi/submit"
-QUERY_PATH = "/api/openapi/query"
-FILES_PREFIX = "/files/"
-STATS_PATH = "/sandbox/stats"
-
-# The sandbox's own copy of the API page's limits, deliberately not read from the schema:
-# it is the oracle that catches a wrong bound in imgbatch's schema.
-MIN_PIXELS = 655_360
-MAX_PIXELS = 8_294_400
-TIERS = ("1K", "2K", "4K")
-OUT_TASK_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
-SIZE_RE = re.compile(r"^([0-9]{1,6})x([0-9]{1,6})\Z")
-DEFAULT_TIER = "1K"  # upstream's default when only aspect_ratio is sent is undocumented
-
-
-@dataclass
-class Faults:
-    """Knobs for misbehaviour. Shares are probabilities from 0 to 1."""
-
-    latency: float = 0.0  # seconds added to every API request
-    submit_latency: float = 0.0  # seconds added to submits on top (slow submits, quick queries)
-    rate_limit: float = 0.0  # API requests per second before 429 (0: none)
-    error_share: float = 0.0  # answered 500/502/503 without doing anything
-    lost_submit_share: float = 0.0  # submit recorded, then answered with an error anyway
-    malformed_share: float = 0.0  # request done, then the body is broken JSON
-    envelope_error_share: float = 0.0  # HTTP 200 whose envelope says statusCode 500
-    fail_share: float = 0.0  # tasks that end `failed` (or `end_status`)
-    end_status: str = "failed"  # how those tasks end: canceled, error, expired... or never (processing)
-    image: ImageFaults = field(default_factory=ImageFaults)
-    # Prices, for the spending guards: per size class ("1K", "2K", "4K", "custom"), then per
-    # call ((n, price): from the n-th accepted submit on); a price may be given as text.
-    prices: dict[str, int | str] = field(default_factory=dict)
-    price_from: list[tuple[int, int | str]] = field(default_factory=list)
-    price_format: str = "number"  # "number", "string" ("1000") or "missing"
-    used_factor: float = 1.0  # credits_used = price x this, on completion
-    query_404_share: float = 0.0  # queries of a known task answered 404 all the same
-    query_404_times: int = 0  # the first N queries of each task answered 404 (replication lag)
-    wrong_task_share: float = 0.0  # queries answered with another task's data
-    echo_headers: bool = False  # every message carries the request's headers (a leaky gateway)
-
-
-@dataclass
-class SandboxResponse:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    chunks: Iterator[bytes] | None = None  # a streamed body, sent without Content-Length
-    chunk_delay: float = 0.0  # seconds before each chunk (a slow host)
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "application/json")
+from runner.sandbox.rules import DEFAULT_TIER, OUT_TASK_ID_RE, BadRequest, check_params
+from runner.sandbox.wire import (
+    FILES_PREFIX,
+    QUERY_PATH,
+    STATS_PATH,
+    SUBMIT_PATH,
+    SandboxResponse,
+    envelope,
+    json_response,
+)
 
 
 @dataclass
@@ -90,10 +43,6 @@ class _Task:
     credits: Any  # a number, or the text a misbehaving service sends
     metadata: Any = None
     callback_url: str | None = None
-
-
-class BadRequest(Exception):
-    pass
 
 
 def _iso(ts: float) -> str:
@@ -125,8 +74,7 @@ class Sandbox:
         self.submits: Counter[str] = Counter()  # submit requests naming each out_task_id
         self.denied: Counter[str] = Counter()  # queries answered 404 by query_404_times
         self.requests: Counter[str] = Counter()
-        self._recent: deque[float] = deque()
-        self.throttled = 0  # requests answered 429
+        self.limiter = RateLimiter(clock)
         self._lock = threading.Lock()
         self._wall_offset = time.time() - clock()
         # Outputs are served from here when set (a CDN on another host), else from the API host.
@@ -134,6 +82,11 @@ class Sandbox:
         self.image_host = ImageHost(hashlib.sha256(f"sign:{seed}".encode()).digest(), self.faults.image)
 
     # --- what tests ask -----------------------------------------------------------------
+
+    @property
+    def throttled(self) -> int:
+        """Requests answered 429."""
+        return self.limiter.throttled
 
     def submitted_twice(self) -> list[str]:
         """out_task_ids that more than one submit request named."""
@@ -147,7 +100,7 @@ class Sandbox:
             # What the accepted tasks cost, as priced (text prices left out): what a cap must bound.
             "credits_accepted": sum(t.credits for t in self.tasks.values() if isinstance(t.credits, int)),
             "requests": dict(self.requests),
-            "throttled": self.throttled,
+            "throttled": self.limiter.throttled,
             **self.image_host.stats(),
         }
 
@@ -158,7 +111,9 @@ class Sandbox:
     ) -> SandboxResponse:
         with self._lock:
             response = self._handle(method, path, headers, body, base_url.rstrip("/"), query)
-            return self._echo(response, headers) if path in (SUBMIT_PATH, QUERY_PATH) else response
+            if self.faults.echo_headers and path in (SUBMIT_PATH, QUERY_PATH):
+                return echo_headers(response, headers)
+            return response
 
     def _handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes, base_url: str, query: str
@@ -169,26 +124,26 @@ class Sandbox:
         if on_image_host or path.startswith(FILES_PREFIX):
             self.image_host.record(headers)
         if method == "GET" and path == STATS_PATH:
-            return _json(200, self.stats())
+            return json_response(200, self.stats())
         if method == "GET" and path.startswith(FILES_PREFIX) and on_image_host == bool(self.image_base_url):
             if self._roll(self.faults.error_share):
-                return _envelope(503, "service unavailable")
+                return envelope(503, "service unavailable")
             return self._file(path, query)
         if on_image_host:
             return SandboxResponse(404, b"not found", {"content-type": "text/plain"})
         if path not in (SUBMIT_PATH, QUERY_PATH):
-            return _envelope(404, f"no route {method} {path}")
+            return envelope(404, f"no route {method} {path}")
         if method != "POST":
-            return _envelope(405, "method not allowed")
+            return envelope(405, "method not allowed")
         if headers.get("authorization") != f"Bearer {self.token}":
-            return _envelope(401, "invalid or missing API key")
-        limited = self._rate_limited()
+            return envelope(401, "invalid or missing API key")
+        limited = self.limiter.check(self.faults.rate_limit)
         if limited is not None:
             return limited
         if self._roll(self.faults.error_share):
-            return _envelope(self.rng.choice([500, 502, 503]), "upstream error")
+            return envelope(self.rng.choice([500, 502, 503]), "upstream error")
         if self._roll(self.faults.envelope_error_share):
-            return _json(200, {"statusCode": 500, "message": "internal server error", "data": None})
+            return json_response(200, {"statusCode": 500, "message": "internal server error", "data": None})
         try:
             request = json.loads(body)
             if not isinstance(request, dict):
@@ -196,48 +151,15 @@ class Sandbox:
             submit = path == SUBMIT_PATH
             response = self._submit(request) if submit else self._query(request, base_url)
         except (ValueError, UnicodeDecodeError):
-            return _envelope(400, "the body is not valid JSON")
+            return envelope(400, "the body is not valid JSON")
         except BadRequest as e:
-            return _envelope(400, str(e))
+            return envelope(400, str(e))
         if self._roll(self.faults.malformed_share):
             return SandboxResponse(200, response.body[: len(response.body) // 2])
         return response
 
-    def _echo(self, response: SandboxResponse, headers: dict[str, str]) -> SandboxResponse:
-        """With echo_headers, plant the request's headers in every message and task error."""
-        if not self.faults.echo_headers:
-            return response
-        try:
-            envelope = json.loads(response.body)
-        except ValueError:
-            return response  # a body already broken on purpose
-        if not isinstance(envelope, dict):
-            return response
-        echo = "request headers: " + ", ".join(f"{k}: {v}" for k, v in sorted(headers.items()))
-        envelope["message"] = f"{envelope.get('message') or 'ok'} ({echo})"
-        data = envelope.get("data")
-        if isinstance(data, dict) and data.get("error"):
-            data["error"] = f"{data['error']} ({echo})"
-        return _json(response.status, envelope)
-
     def _roll(self, share: float) -> bool:
         return share > 0 and self.rng.random() < share
-
-    def _rate_limited(self) -> SandboxResponse | None:
-        limit = self.faults.rate_limit
-        if limit <= 0:
-            return None
-        now = self.clock()
-        while self._recent and now - self._recent[0] >= 1.0:
-            self._recent.popleft()
-        if len(self._recent) >= limit:
-            retry = max(1, math.ceil(1.0 - (now - self._recent[0])))
-            self.throttled += 1
-            response = _envelope(429, "rate limit exceeded")
-            response.headers["retry-after"] = str(retry)
-            return response
-        self._recent.append(now)
-        return None
 
     # --- the API ------------------------------------------------------------------------
 
@@ -251,7 +173,7 @@ class Sandbox:
         params = request.get("params")
         if not isinstance(params, dict):
             raise BadRequest("params must be an object")
-        pixels = _check_params(params)
+        pixels = check_params(params)
         if out_task_id in self.tasks:
             raise BadRequest(f"out_task_id already exists: {out_task_id}")
         now = self.clock()
@@ -271,7 +193,7 @@ class Sandbox:
         self.tasks[out_task_id] = task
         self.by_task_id[task.task_id] = task
         if self._roll(self.faults.lost_submit_share):
-            return _envelope(self.rng.choice([500, 502, 504]), "gateway error")
+            return envelope(self.rng.choice([500, 502, 504]), "gateway error")
         data: dict[str, Any] = {
             "out_task_id": out_task_id,
             "status": "pending",
@@ -280,7 +202,7 @@ class Sandbox:
         if self.faults.price_format != "missing":
             price = task.credits
             data["estimated_credits"] = str(price) if self.faults.price_format == "string" else price
-        return _json(200, {"statusCode": 200, "message": "", "data": data})
+        return json_response(200, {"statusCode": 200, "message": "", "data": data})
 
     def _price(self, params: dict[str, Any]) -> Any:
         accepted = len(self.tasks) + 1
@@ -304,13 +226,13 @@ class Sandbox:
         else:
             raise BadRequest("give task_id or out_task_id")
         if task is None or self._roll(self.faults.query_404_share):
-            return _envelope(404, "task not found")
+            return envelope(404, "task not found")
         if self.denied[task.out_task_id] < self.faults.query_404_times:
             self.denied[task.out_task_id] += 1
-            return _envelope(404, "task not found")
+            return envelope(404, "task not found")
         if self._roll(self.faults.wrong_task_share):
-            return _json(200, {"statusCode": 200, "message": "", "data": self._other(task, base_url)})
-        return _json(200, {"statusCode": 200, "message": "", "data": self._describe(task, base_url)})
+            return json_response(200, {"statusCode": 200, "message": "", "data": self._other(task, base_url)})
+        return json_response(200, {"statusCode": 200, "message": "", "data": self._describe(task, base_url)})
 
     def _other(self, asked: _Task, base_url: str) -> dict[str, Any]:
         """An answer about some other task: a neighbour's, or a forged id when there is none."""
@@ -368,36 +290,3 @@ class Sandbox:
         )
 
 
-def _check_params(params: dict[str, Any]) -> tuple[int, int]:
-    """Upstream's rules for params; returns the pixels it would deliver."""
-    prompt = params.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise BadRequest("params.prompt is required")
-    table = size_table()
-    if "size" in params:
-        if "aspect_ratio" in params or "resolution" in params:
-            raise BadRequest("size cannot be used together with aspect_ratio or resolution")
-        m = SIZE_RE.match(str(params["size"]))
-        if not m:
-            raise BadRequest(f"invalid size {params['size']!r}: use WIDTHxHEIGHT")
-        w, h = int(m.group(1)), int(m.group(2))
-        if not MIN_PIXELS <= w * h <= MAX_PIXELS:
-            raise BadRequest(f"size {w}x{h} is outside {MIN_PIXELS}..{MAX_PIXELS} total pixels")
-        return table.delivered_custom(w, h)
-    ratio = params.get("aspect_ratio", "1:1")
-    tier = params.get("resolution", DEFAULT_TIER)
-    if tier not in TIERS:
-        raise BadRequest(f"invalid resolution {tier!r}")
-    if (ratio, tier) not in table.cells:
-        raise BadRequest(f"invalid aspect_ratio {ratio!r}")
-    return table.cell(ratio, tier).delivered
-
-
-def _json(status: int, value: Any) -> SandboxResponse:
-    return SandboxResponse(
-        status, json.dumps(value, ensure_ascii=False).encode(), {"content-type": "application/json"}
-    )
-
-
-def _envelope(status: int, message: str) -> SandboxResponse:
-    return _json(status, {"statusCode": status, "message": message, "data": None})

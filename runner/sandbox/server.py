@@ -7,7 +7,8 @@ import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from runner.sandbox.core import SUBMIT_PATH, Sandbox, SandboxResponse
+from runner.sandbox.core import Sandbox
+from runner.sandbox.wire import SUBMIT_PATH, SandboxResponse
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

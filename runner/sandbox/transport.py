@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 
-from runner.sandbox.core import SUBMIT_PATH, Sandbox
+from runner.sandbox.core import Sandbox
+from runner.sandbox.wire import SUBMIT_PATH
 
 IN_PROCESS_URL = "http://sandbox.imgbatch.invalid"
 
