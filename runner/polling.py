@@ -9,13 +9,13 @@ import asyncio
 import time
 
 from runner.client import Kind
+from runner.estimate import size_class
 from runner.ledger import COMPLETED, FAILED_STATES, TIMED_OUT, Record
 from runner.lost import LOST_DENIALS, denial_wait, denied_long_enough
 from runner.outcome import submitted_at, timeout_message
 from runner.pollschedule import PollSchedule
 from runner.records import merge_answer
 from runner.runcontext import RunContext
-from runner.spend import size_class
 
 
 class Poller:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.estimate import number
 from runner.ids import attempt_id
 from runner.ledger import COMPLETED, SUBMITTING, UPSTREAM_FAILED, Record
 from runner.plan import Task
-from runner.spend import number
 
 
 def new_record(task: Task, attempt: int) -> Record:

@@ -19,6 +19,7 @@ import contextlib
 from runner.client import ApiClient, Kind
 from runner.download import Downloader
 from runner.errors import GuardRefused
+from runner.estimate import Estimate, estimate, known_prices, number
 from runner.feed import Place, run_fed
 from runner.imagefetch import Verdict
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, Ledger, Record
@@ -30,7 +31,7 @@ from runner.progress import Progress
 from runner.records import merge_answer
 from runner.runcontext import RunContext
 from runner.runoptions import DEFAULT_TASK_TIMEOUT, RunOptions, Summary
-from runner.spend import Budget, Estimate, estimate, known_prices, number
+from runner.spend import Budget
 from runner.submitting import Submitter
 from runner.verify import file_verified, one_moment
 

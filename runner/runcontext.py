@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.client import ApiClient
+from runner.estimate import number
 from runner.ledger import COMPLETED, Ledger, Record
 from runner.progress import Progress
 from runner.records import merge_answer
 from runner.runoptions import RunOptions, Summary
-from runner.spend import Budget, number
+from runner.spend import Budget
 
 
 @dataclass

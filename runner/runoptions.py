@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from runner.download import DEFAULT_DOWNLOAD_TIMEOUT, DEFAULT_MAX_IMAGE_MB, DownloadOptions
+from runner.estimate import Estimate
 from runner.lost import LOST_AFTER
-from runner.spend import Estimate
 
 DEFAULT_TASK_TIMEOUT = 30 * 60.0
 

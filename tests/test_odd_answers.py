@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from runner.commands.connection import Connection
 from runner.commands.run import run as run_command
 from runner.commands.status import status as status_command
+from runner.estimate import number
 from runner.ledger import Ledger
 from runner.records import merge_answer
 from runner.run import RunOptions
 from runner.sandbox import Sandbox
 from runner.sandbox.transport import IN_PROCESS_URL, SandboxTransport
 from runner.sandbox.wire import QUERY_PATH, SUBMIT_PATH
-from runner.spend import number
 from tests.test_run import FAST
 
 KEY = "sk-test-odd-answers-31"

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from runner.estimate import estimate, size_class
 from runner.ledger import Ledger
 from runner.sandbox import Faults
-from runner.spend import Budget, estimate, size_class
+from runner.spend import Budget
 from tests.helpers import run_cli
 from tests.sandbox_util import loopback
 from tests.test_run import World, world  # noqa: F401 - the fixture

@@ -25,6 +25,7 @@ from runner.errors import (
     EXIT_UNREACHABLE,
     ImgbatchError,
 )
+from runner.estimate import Estimate
 from runner.ledger import Ledger
 from runner.ledgerguard import endpoint_of
 from runner.plan import Task
@@ -32,7 +33,6 @@ from runner.progress import Progress, make_progress
 from runner.redact import scrub
 from runner.run import Runner, RunOptions, Summary
 from runner.shard import Shard
-from runner.spend import Estimate
 
 
 def run(
