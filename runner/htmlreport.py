@@ -18,8 +18,10 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from PIL import Image
 
+from runner.atomic import replace_file
 from runner.diffing import Diff
-from runner.ledger import COMPLETED, FAILED_STATES, Record, atomic_write
+from runner.errors import InputError
+from runner.ledger import COMPLETED, FAILED_STATES, Record
 from runner.plan import Task
 from runner.verify import cached_sha256, output_path, sha256_of
 
@@ -263,5 +265,10 @@ def render(sheet: Sheet) -> str:
 
 def write(sheet: Sheet, report_dir: Path) -> Path:
     index = report_dir / "index.html"
-    atomic_write(index, render(sheet))
+    try:
+        replace_file(index, render(sheet))
+    except OSError as e:
+        raise InputError(
+            f"{index}: cannot write the report: {e.strerror or e}", hint="free space or give another --out"
+        ) from None
     return index

@@ -198,3 +198,14 @@ def test_many_new_thumbnails_are_made_in_worker_processes(tmp_path: Path) -> Non
         assert picture.delivered == "1600x900"
     assert thumbs.picture(broken) is None  # the card will say the image is not readable
     assert sorted(p.suffix for p in (tmp_path / "report" / "thumbs").iterdir()) == [".jpg"] * 6
+
+
+def test_a_report_that_cannot_be_written_says_so_not_the_ledger(project: Project) -> None:
+    out = project.root / "report"
+    (out / "index.html").mkdir(parents=True)  # the page cannot replace a folder
+    ledger_before = project.ledger.read_bytes()
+    result = project.cli("report", str(project.manifests), "--ledger", str(project.ledger), "--out", str(out))
+    assert result.exit_code == 2, result.stderr
+    assert f"{out / 'index.html'}: cannot write the report" in result.stderr
+    assert "ledger" not in result.stderr and "internal error" not in result.stderr
+    assert project.ledger.read_bytes() == ledger_before
