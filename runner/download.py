@@ -63,13 +63,11 @@ class Downloader:
             follow_redirects=True,
             max_redirects=5,
         )
-        # Downloads queue here, not in httpx's pool (see ApiClient.gate).
-        self.gate = asyncio.Semaphore(concurrency)
         self.sleep = sleep
         self.rng = random.Random()
         self.count = 0
-        # Downloads wait for a turn here, so --download-timeout runs from the first byte asked
-        # for, not from a wait in the connection pool behind other images.
+        # Downloads wait for a turn here, not in httpx's pool (see ApiClient.gate), so
+        # --download-timeout runs from the first byte asked for, not from a wait behind other images.
         self.slots = asyncio.Semaphore(max(1, concurrency))
 
     async def aclose(self) -> None:
@@ -146,7 +144,7 @@ class Downloader:
         return result
 
     async def _once(self, url: str, host: str, stem: str) -> Fetched | Failure:
-        result = await fetch_once(self.http, self.gate, url, host, self.out_dir, stem, self.opts.max_bytes)
+        result = await fetch_once(self.http, url, host, self.out_dir, stem, self.opts.max_bytes)
         if isinstance(result, Fetched):
             self.count += 1
         return result

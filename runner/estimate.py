@@ -123,7 +123,6 @@ def estimate(
     return est
 
 
-
 def credits_per_task(records: Iterable[Mapping[str, Any]]) -> float:
     """The price assumed for a size class the ledger has never seen priced (the highest known)."""
     return fallback_price(known_prices(dict(r) for r in records))

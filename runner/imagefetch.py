@@ -59,7 +59,7 @@ def host_of(url: str) -> str:
 
 
 async def fetch_once(
-    http: httpx.AsyncClient, gate: asyncio.Semaphore, url: str, host: str, out_dir: Path, stem: str, cap: int
+    http: httpx.AsyncClient, url: str, host: str, out_dir: Path, stem: str, cap: int
 ) -> Fetched | Failure:
     """One GET of one image: streamed into a part file under the size cap, checked whole,
     then renamed to `<stem>.<extension of its format>` in `out_dir`."""
@@ -67,7 +67,7 @@ async def fetch_once(
     try:
         digest = hashlib.sha256()
         try:
-            async with gate, http.stream("GET", url) as response:
+            async with http.stream("GET", url) as response:
                 failure = _check_status(response, host)
                 if failure is None:
                     failure = await _save(response, host, part, digest, cap)
@@ -93,7 +93,6 @@ async def fetch_once(
     finally:
         with contextlib.suppress(OSError):
             part.unlink()
-
 
 
 async def _save(response: httpx.Response, host: str, part: Path, digest: Any, cap: int) -> Failure | None:
@@ -122,8 +121,6 @@ async def _save(response: httpx.Response, host: str, part: Path, digest: Any, ca
     except OSError as e:
         raise InputError(f"cannot write {part}: {e.strerror}", hint=SPACE_HINT) from None
     return _sniff(head, ctype, host, final=True)
-
-
 
 
 def _check_status(response: httpx.Response, host: str) -> Failure | None:

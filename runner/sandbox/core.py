@@ -288,5 +288,3 @@ class Sandbox:
         return SandboxResponse(
             reply.status, reply.body, {"content-type": reply.content_type}, reply.chunks, reply.chunk_delay
         )
-
-
