@@ -48,7 +48,7 @@ FAILED_STATES = UPSTREAM_FAILED | {"rejected", "lost"}
 TIMED_OUT = "timed_out"
 
 
-def atomic_write(path: Path, text: str) -> None:
+def _rewrite(path: Path, text: str) -> None:
     try:
         replace_file(path, text)
     except OSError as e:
@@ -228,7 +228,7 @@ class Ledger:
             lines[k] = known if known is not None and known[0] is record else (record, serialize(record))
         self._lines = lines if self._keep_lines else {}
         text = "".join([line for _, line in lines.values()])
-        atomic_write(self.path, text)
+        _rewrite(self.path, text)
         self._ledger_bytes = len(text)
         self._journal_bytes = 0
         self._drop_journal_handle()

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.atomic import replace_file
 from runner.errors import InputError
-from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, Ledger, Record, atomic_write
+from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, Ledger, Record
 from runner.ledgerguard import SANDBOX_ENDPOINT
 from runner.ledgerline import serialize
 
@@ -175,5 +176,11 @@ def merge_files(out: Path, ledgers: Sequence[Path], base: Path | None) -> Merged
     """Read every input first (OUT may be one of them, as with git's %A), then write OUT."""
     inputs = [(str(p), read(p)) for p in ledgers]
     merged = merge(inputs, read(base) if base is not None else None)
-    atomic_write(out, merged.text())
+    try:
+        replace_file(out, merged.text())
+    except OSError as e:
+        raise InputError(
+            f"{out}: cannot write the merged ledger: {e.strerror or e}",
+            hint="nothing was changed; free space or give another --output",
+        ) from None
     return merged

@@ -175,6 +175,13 @@ def test_bad_input_is_exit_2(tmp_path: Path) -> None:
     assert code == 2 and "bad.jsonl:1:" in err and not (tmp_path / "o").exists()
 
 
+def test_an_output_that_cannot_be_written_is_named_without_a_journal_to_blame(tmp_path: Path) -> None:
+    out = tmp_path / "gone" / "o"  # its folder is not there
+    code, err = merge("-o", out, write(tmp_path / "a.jsonl", rec("x")))
+    assert code == 2 and f"{out}: cannot write the merged ledger" in err, err
+    assert "journal" not in err and "internal error" not in err
+
+
 def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
