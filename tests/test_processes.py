@@ -9,8 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,7 +77,35 @@ def env() -> dict[str, str]:
 def test_kill_9_at_several_moments_then_rerun_submits_nothing_twice(tmp_path: Path, server: str) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
     ledger = tmp_path / "ledger.jsonl"
-    for delay in (0.5, 0.9, 1.3, 1.8, 2.6):
+
+    def stats() -> dict[str, Any]:
+        return dict(httpx.get(f"{server}/sandbox/stats").json())
+
+    def images() -> int:
+        return len([p for p in (tmp_path / "images").rglob("*.png") if not p.name.startswith(".")])
+
+    def held_by(pid: int) -> bool:
+        lock = tmp_path / "ledger.jsonl.lock"
+        return lock.exists() and lock.read_text(encoding="utf-8").strip() == str(pid)
+
+    def grows(count: Callable[[], int], by: int) -> Callable[[], Callable[[int], bool]]:
+        def start() -> Callable[[int], bool]:
+            before = count()
+            return lambda pid: count() >= before + by
+
+        return start
+
+    # Each run is killed once it has got this far, not after a fixed delay: a loaded machine
+    # starts a process late, and a run killed after 0.5 s had then often sent nothing at all.
+    moments: list[Callable[[], Callable[[int], bool]]] = [
+        lambda: held_by,  # just started: the lock taken
+        grows(lambda: int(stats()["tasks"]), 1),  # a submit accepted, its answer perhaps not recorded
+        grows(lambda: int(stats()["requests"].get("/api/openapi/query", 0)), 1),  # polling
+        grows(lambda: int(stats()["requests"].get("/files/", 0)), 1),  # an image being fetched
+        grows(images, 2),  # images landing, perhaps not recorded yet
+    ]
+    for n, moment in enumerate(moments):
+        reached = moment()
         proc = subprocess.Popen(
             imgbatch(tmp_path, server),
             env=env(),
@@ -84,9 +113,15 @@ def test_kill_9_at_several_moments_then_rerun_submits_nothing_twice(tmp_path: Pa
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(delay)
+        deadline = time.monotonic() + 60  # against a hang only
+        while proc.poll() is None and not reached(proc.pid):
+            assert time.monotonic() < deadline, f"run {n + 1} never got to its moment"
+            time.sleep(0.01)
+        running = proc.poll() is None
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+        # 15 tasks are far from done before the last moment: those runs were cut short.
+        assert running or n == len(moments) - 1, f"run {n + 1} ended before it was killed"
         if ledger.exists():  # never half-written: every line is a whole record
             for line in ledger.read_text(encoding="utf-8").splitlines():
                 assert json.loads(line)["out_task_id"]
@@ -94,9 +129,8 @@ def test_kill_9_at_several_moments_then_rerun_submits_nothing_twice(tmp_path: Pa
         imgbatch(tmp_path, server), env=env(), cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert final.returncode == 0, final.stderr
-    stats = httpx.get(f"{server}/sandbox/stats").json()
-    assert stats["submitted_twice"] == []
-    assert stats["tasks"] == 15
+    assert stats()["submitted_twice"] == []
+    assert stats()["tasks"] == 15
     records = [json.loads(x) for x in ledger.read_text(encoding="utf-8").splitlines()]
     assert len(records) == 15 and all(r["status"] == "completed" for r in records)
     for r in records:
