@@ -71,11 +71,12 @@ def in_a_terminal(folder: Path, answer: bytes | None, *args: str) -> tuple[int, 
 
 def test_a_terminal_is_asked_and_no_sends_nothing(tmp_path: Path, server: str) -> None:
     (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    before = httpx.get(f"{server}/sandbox/stats").json()["tasks"]  # the server is the module's
     code, text = in_a_terminal(tmp_path, b"n\n", "--base-url", server)
     assert code == 4, text
     assert "this run will submit 2 tasks, about 200 credits:" in text
     assert "not confirmed; nothing was sent" in text
-    assert httpx.get(f"{server}/sandbox/stats").json()["tasks"] == 0
+    assert httpx.get(f"{server}/sandbox/stats").json()["tasks"] == before
     ledger = tmp_path / "imgbatch.ledger.jsonl"
     assert not ledger.exists() or ledger.read_text(encoding="utf-8") == ""
     code, text = in_a_terminal(tmp_path, b"y\n", "--base-url", server)
