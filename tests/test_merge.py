@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from runner import verify
+from runner.commands.init import GITIGNORE_LINES
 from tests.helpers import run_cli
 from tests.project_util import SHOTS, Project
 
@@ -195,6 +197,9 @@ def git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_as_git_merge_driver_two_branches_that_ran_new_prompts_merge_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Images are remembered in the digest cache once 2 s old: on a loaded machine they were,
+    # on a quick one not. Remember them at once, so the test is the same on both.
+    monkeypatch.setattr(verify, "_SETTLED_NS", 0)
     repo = tmp_path / "repo"
     p = Project(repo)
     monkeypatch.chdir(repo)
@@ -202,6 +207,8 @@ def test_as_git_merge_driver_two_branches_that_ran_new_prompts_merge_cleanly(
     assert p.run().exit_code == 0
     git(repo, "init", "-q", "-b", "main")
     (repo / ".gitattributes").write_text("*.ledger.jsonl merge=imgbatch\n")
+    # The per-machine files (lock, journal, digest cache) are ignored, as `imgbatch init` sets up.
+    (repo / ".gitignore").write_text("".join(f"{line}\n" for line in GITIGNORE_LINES))
     driver = f"{shlex.quote(sys.executable)} -m runner merge-ledgers -o %A --base %O %A %B"
     git(repo, "config", "merge.imgbatch.driver", driver)
     git(repo, "add", ".")
