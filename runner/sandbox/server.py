@@ -99,6 +99,9 @@ def bind(host: str, port: int) -> socket.socket:
     """Bind first, so that port 0 gives a real port to print before serving."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Inherited by every accepted connection: an answer goes out as two writes (head, body),
+    # and with Nagle the body waited for the client's delayed ACK, 40 ms per answer.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(512)
     sock.setblocking(False)
