@@ -68,7 +68,7 @@ def write_manifest(path: Path, tasks: int) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
+def start_server(stderr: int | None = None) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -81,6 +81,7 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
             "3600",
         ],
         stdout=subprocess.PIPE,
+        stderr=stderr,
         text=True,
     )
     assert proc.stdout is not None

@@ -115,6 +115,16 @@ class Builder:
                 continue
             first_marks[key] = _mark(knode)
             self.key_marks[kpath] = first_marks[key]
+            if vnode.tag == STR and depth < MAX_DEPTH and type(vnode) is ScalarNode:
+                # Text values are most of a manifest: what value() and scalar() do for one
+                # (count it, note where it is, take it as written), without their calls.
+                self.values += 1
+                if self.values > MAX_VALUES:
+                    self.count(vnode, 0)  # raises: the budget is spent
+                start = vnode.start_mark
+                self.marks[kpath] = Mark(start.line + 1, start.column + 1)
+                explicit[key] = vnode.value
+                continue
             explicit[key] = self.value(vnode, kpath, depth + 1)
         for knode, vnode in sources:
             self.merge_into(explicit, knode, vnode, path, depth)

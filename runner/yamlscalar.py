@@ -22,6 +22,14 @@ MAP = "tag:yaml.org,2002:map"
 class Core12Resolver(BaseResolver):
     """Implicit typing of plain scalars per the YAML 1.2 core schema."""
 
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # Most scalars of a manifest (keys, ids, prompts) start with a character no implicit
+        # type can start with: they are strings, known without the base class's list work.
+        # (This schema has no path resolvers nor resolvers for any first character.)
+        if kind is ScalarNode and implicit[0] and value and value[0] not in _FIRST_CHARS:
+            return STR
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
 
 # `\Z`, not `$`: in Python `$` also matches before a trailing newline.
 for _tag, _regexp, _first in [
@@ -37,6 +45,8 @@ for _tag, _regexp, _first in [
 ]:
     Core12Resolver.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
 
+_FIRST_CHARS = frozenset(k for k in Core12Resolver.yaml_implicit_resolvers if k)
+assert None not in Core12Resolver.yaml_implicit_resolvers  # no wildcard: the fast path holds
 _RESOLVER = Core12Resolver()
 MAX_INT_CHARS = 1000
 # A node's properties (anchor and tag, in either order) as written before its value.
@@ -92,7 +102,7 @@ def scalar_value(node: ScalarNode, text: str) -> tuple[Any, Problem | None]:
 
 def reads_as_text(plain: str) -> bool:
     """Whether `plain`, written unquoted, is read back as that text (`123`, `true`, `1e5` are not)."""
-    return bool(_RESOLVER.resolve(ScalarNode, plain, (True, False)) == STR)  # type: ignore[no-untyped-call]
+    return bool(_RESOLVER.resolve(ScalarNode, plain, (True, False)) == STR)
 
 
 def written_tag(node: ScalarNode) -> bool:
@@ -100,7 +110,7 @@ def written_tag(node: ScalarNode) -> bool:
     plain text resolves to (the node itself does not say)."""
     if node.style:  # quoted or block text resolves to a string
         return True
-    implicit = _RESOLVER.resolve(ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+    implicit = _RESOLVER.resolve(ScalarNode, node.value, (True, False))
     return bool(node.tag != implicit)
 
 

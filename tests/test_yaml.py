@@ -327,3 +327,25 @@ def test_a_file_of_too_many_values_is_refused_fast_and_small(write: Callable[...
 def test_a_byte_order_mark_inside_the_file_is_named(write: Callable[..., Path]) -> None:
     msg = only_error(write("version: 1\nname: t\nsizes: ['1:1']\n\ufeffprompts: [{id: a, prompt: p}]\n"))
     assert ":4:1: error: YAML syntax error: an invisible byte-order mark (U+FEFF) stands inside" in msg
+
+
+def test_plain_values_read_by_the_yaml_12_rules_whatever_they_start_with() -> None:
+    # The resolver answers "text" at once for a first character no number, bool or null can
+    # start with; every first character must still give what the full rules give.
+    from yaml.nodes import ScalarNode
+    from yaml.resolver import BaseResolver
+
+    from runner.yamlio import load_text
+    from runner.yamlscalar import Core12Resolver
+
+    full = Core12Resolver()
+    words = ["x", "1", "1.5", "true", "False", "null", "~", ".inf", ".5", "-3", "+7", "0x1f", "0o7"]
+    values = words + [c + "ab" for c in "aAzZ_$é🐱-+.~0fFnNtT"]
+    for v in [*values, "", "%ab", "@ab"]:
+        expected = BaseResolver.resolve(full, ScalarNode, v, (True, False))  # type: ignore[no-untyped-call]
+        assert full.resolve(ScalarNode, v, (True, False)) == expected, v
+    doc = load_text("".join(f"k{i}: {v}\n" for i, v in enumerate(values)), "t.yaml")
+    assert doc.data["k0"] == "x" and doc.data["k1"] == 1 and doc.data["k3"] is True
+    assert doc.data["k5"] is None and doc.data["k11"] == 31
+    assert all(doc.data[f"k{i}"] == v for i, v in enumerate(values) if i >= len(words))
+    assert doc.marks[("k20",)] == (21, 6)

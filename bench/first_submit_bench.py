@@ -1,0 +1,81 @@
+"""Time from process start to the first submit the server sees, for `imgbatch run` and the
+hand-written peer (bench/peer_client.py), on one manifest size (issue 11: 10,000 prompts x 1 size).
+
+Each round starts a fresh stand-in server per side (bench/run_bench.py's setup), alternating
+which side goes first, and stops the client as soon as the server has seen its first submit,
+so a round costs seconds instead of a whole run. Prints best and median per side and their ratio.
+
+    python bench/first_submit_bench.py                      # 10,000 tasks, 5 rounds
+    python bench/first_submit_bench.py --tasks 2000 --rounds 3 --before /tmp/old-tree
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from run_bench import TOKEN, command, server_stats, start_server, write_manifest
+
+
+def first_submit(side: str, tasks: int, concurrency: int) -> float:
+    # Quiet: the client is killed mid-request, which the server would report at length.
+    server, url = start_server(stderr=subprocess.DEVNULL)
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d)
+            write_manifest(tmp / "m.yaml", tasks)
+            cmd, cwd = command(side, url, tmp, tasks, concurrency)
+            env = {**os.environ, "AIREITER_API_KEY": TOKEN, "PYTHONPATH": str(cwd)}
+            start_wall = time.time()
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                while True:
+                    first = server_stats(url)["first"]
+                    assert isinstance(first, dict)
+                    if "submit" in first:
+                        return float(first["submit"]) - start_wall
+                    if proc.poll() is not None:
+                        raise SystemExit(f"{side} exited {proc.returncode} before submitting")
+                    time.sleep(0.01)
+            finally:
+                proc.kill()
+                proc.communicate()
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--before", action="append", default=[], help="another imgbatch tree to time too")
+    args = parser.parse_args()
+    sides = ["peer", "imgbatch", *(f"before={b}" for b in args.before)]
+    for tree in [Path(__file__).resolve().parent.parent, *map(Path, args.before)]:
+        compileall.compile_dir(tree / "runner", quiet=1)  # as pip install does; see run_bench.py
+    times: dict[str, list[float]] = {s: [] for s in sides}
+    for r in range(args.rounds):
+        for side in sides if r % 2 == 0 else reversed(sides):
+            times[side].append(first_submit(side, args.tasks, args.concurrency))
+    peer = statistics.median(times["peer"])
+    print(f"first submit after start, {args.tasks} tasks, {args.rounds} rounds (seconds)")
+    for side in sides:
+        t = times[side]
+        med = statistics.median(t)
+        print(f"  {side:<24} best {min(t):.3f}  median {med:.3f}  median/peer {med / peer:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
