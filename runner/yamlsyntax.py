@@ -93,14 +93,14 @@ def _count_values(loader: _Loader, shown: str) -> None:
     480 MB to compose. Counting parser events streams in constant memory and stops at the
     budget, so any file is answered in well under a second."""
     values = 0
+    get_event = loader.get_event
     while True:
-        event = loader.get_event()
-        if event is None or isinstance(event, yaml.StreamEndEvent):
-            return
-        if isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent, yaml.CollectionStartEvent)):
+        event = get_event()
+        kind = type(event)  # a set lookup, not isinstance: this loop runs once per value
+        if kind in _VALUE_EVENTS:
             values += 1
             if values > MAX_VALUES:
-                mark = event.start_mark
+                mark = getattr(event, "start_mark", None)  # a value event: never None
                 line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
                 raise UnreadableDocument(
                     shown,
@@ -109,6 +109,14 @@ def _count_values(loader: _Loader, shown: str) -> None:
                     f"more than {MAX_VALUES:,} values",
                     "a manifest this large should be split",
                 )
+        elif event is None or kind is yaml.StreamEndEvent:
+            return
+
+
+# Both parsers make events of exactly these classes (CollectionStartEvent has only these two).
+_VALUE_EVENTS = frozenset(
+    {yaml.ScalarEvent, yaml.AliasEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent}
+)
 
 
 def _reader_position(text: str, error: yaml.YAMLError) -> tuple[int, int]:
