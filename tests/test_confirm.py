@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_cli
 from tests.sandbox_util import sandbox_process
 
 KEY = "sk-tty-test-1234"
@@ -100,3 +100,13 @@ def test_yes_or_the_embedded_sandbox_do_not_ask_on_a_terminal(tmp_path: Path, se
     code, text = in_a_terminal(tmp_path, None, *args)
     assert code == 0, text
     assert "this run will submit 2 tasks" in text and "go ahead" not in text
+
+
+def test_a_single_task_is_stated_in_the_singular(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = "\n".join(line for line in MANIFEST.splitlines() if "a jug" not in line) + "\n"
+    (tmp_path / "m.yaml").write_text(one, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("run", "--sandbox", "--poll-interval", "0", "m.yaml")
+    assert result.exit_code == 0, result.stderr
+    assert "this run will submit 1 task, about 100 credits:" in result.stderr
+    assert "tty: 1 task, about 100 credits" in result.stderr

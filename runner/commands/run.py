@@ -131,7 +131,8 @@ def state_and_confirm(est: Estimate, *, options: RunOptions, ask: bool) -> bool:
         f"--max-credits {options.max_credits:g}" if options.max_credits is not None else "",
     ]
     within = f" (within {' and '.join(x for x in limits if x)})" if any(limits) else ""
-    total = f"{est.total_tasks} tasks, about {est.total_credits:,.0f} credits"
+    tasks = f"{est.total_tasks} task{'s' if est.total_tasks != 1 else ''}"
+    total = f"{tasks}, about {est.total_credits:,.0f} credits"
     lines = [f"imgbatch: this run will submit {total}{within}:"]
     lines += [f"imgbatch:   {line}" for line in est.lines()]
     echo_lines(lines, err=True)
