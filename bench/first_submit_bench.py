@@ -12,44 +12,34 @@ so a round costs seconds instead of a whole run. Prints best and median per side
 from __future__ import annotations
 
 import argparse
-import compileall
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from run_bench import TOKEN, command, server_stats, start_server, write_manifest
+from run_bench import compile_trees, prepared, server_stats
 
 
 def first_submit(side: str, tasks: int, concurrency: int) -> float:
     # Quiet: the client is killed mid-request, which the server would report at length.
-    server, url = start_server(stderr=subprocess.DEVNULL)
-    try:
-        with tempfile.TemporaryDirectory() as d:
-            tmp = Path(d)
-            write_manifest(tmp / "m.yaml", tasks)
-            cmd, cwd = command(side, url, tmp, tasks, concurrency)
-            env = {**os.environ, "AIREITER_API_KEY": TOKEN, "PYTHONPATH": str(cwd)}
-            start_wall = time.time()
-            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            try:
-                while True:
-                    first = server_stats(url)["first"]
-                    assert isinstance(first, dict)
-                    if "submit" in first:
-                        return float(first["submit"]) - start_wall
-                    if proc.poll() is not None:
-                        raise SystemExit(f"{side} exited {proc.returncode} before submitting")
-                    time.sleep(0.01)
-            finally:
-                proc.kill()
-                proc.communicate()
-    finally:
-        server.terminate()
-        server.wait()
+    with prepared(side, tasks, concurrency, server_stderr=subprocess.DEVNULL) as setup:
+        start_wall = time.time()
+        proc = subprocess.Popen(
+            setup.cmd, cwd=setup.cwd, env=setup.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            while True:
+                first = server_stats(setup.url)["first"]
+                assert isinstance(first, dict)
+                if "submit" in first:
+                    return float(first["submit"]) - start_wall
+                if proc.poll() is not None:
+                    raise SystemExit(f"{side} exited {proc.returncode} before submitting")
+                time.sleep(0.01)
+        finally:
+            proc.kill()
+            proc.communicate()
 
 
 def main() -> int:
@@ -62,8 +52,7 @@ def main() -> int:
     parser.add_argument("--before", action="append", default=[], help="another imgbatch tree to time too")
     args = parser.parse_args()
     sides = ["peer", "imgbatch", *(f"before={b}" for b in args.before)]
-    for tree in [Path(__file__).resolve().parent.parent, *map(Path, args.before)]:
-        compileall.compile_dir(tree / "runner", quiet=1)  # as pip install does; see run_bench.py
+    compile_trees([Path(__file__).resolve().parent.parent, *map(Path, args.before)])
     times: dict[str, list[float]] = {s: [] for s in sides}
     for r in range(args.rounds):
         for side in sides if r % 2 == 0 else reversed(sides):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import statistics
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,28 +129,53 @@ def command(side: str, url: str, tmp: Path, tasks: int, concurrency: int) -> tup
     ], tree
 
 
-def run_once(side: str, tasks: int, concurrency: int) -> Result:
-    server, url = start_server()
+@dataclass
+class Setup:
+    """One side's client, ready to start against its own fresh stand-in server."""
+
+    url: str
+    tmp: Path
+    cmd: list[str]
+    cwd: Path
+    env: dict[str, str]
+
+
+@contextlib.contextmanager
+def prepared(side: str, tasks: int, concurrency: int, server_stderr: int | None = None) -> Iterator[Setup]:
+    """A fresh stand-in server and a temp folder with the manifest; both gone afterwards."""
+    server, url = start_server(stderr=server_stderr)
     try:
         with tempfile.TemporaryDirectory() as d:
             tmp = Path(d)
             write_manifest(tmp / "m.yaml", tasks)
             cmd, cwd = command(side, url, tmp, tasks, concurrency)
             env = {**os.environ, "AIREITER_API_KEY": TOKEN, "PYTHONPATH": str(cwd)}
-            log = open(tmp / "client.log", "w+b")  # noqa: SIM115 - read back on failure
-            start_wall = time.time()
-            start = time.perf_counter()
-            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=log)
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            if proc.returncode != 0:
-                log.seek(0)
-                raise SystemExit(f"{side} exited {proc.returncode}:\n{log.read().decode()[-3000:]}")
-            stats = server_stats(url)
+            yield Setup(url, tmp, cmd, cwd, env)
     finally:
         server.terminate()
         server.wait()
+
+
+def compile_trees(trees: list[Path]) -> None:
+    """Compile each tree's bytecode first, as pip install does (this machine sets
+    PYTHONDONTWRITEBYTECODE, so a source checkout would recompile at every start)."""
+    for tree in trees:
+        compileall.compile_dir(tree / "runner", quiet=1)
+
+
+def run_once(side: str, tasks: int, concurrency: int) -> Result:
+    with prepared(side, tasks, concurrency) as setup:
+        log = open(setup.tmp / "client.log", "w+b")  # noqa: SIM115 - read back on failure
+        start_wall = time.time()
+        start = time.perf_counter()
+        proc = subprocess.Popen(setup.cmd, cwd=setup.cwd, env=setup.env, stdout=log, stderr=log)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            log.seek(0)
+            raise SystemExit(f"{side} exited {proc.returncode}:\n{log.read().decode()[-3000:]}")
+        stats = server_stats(setup.url)
     counts = {k: int(v) for k, v in stats.items() if isinstance(v, int)}
     first = stats["first"]
     last = stats["last"]
@@ -201,8 +228,7 @@ def main() -> int:
     ap.add_argument("--no-compile", action="store_true", help="do not compile the trees' bytecode first")
     args = ap.parse_args()
     if not args.no_compile:
-        for tree in [ROOT] + ([args.before] if args.before else []):
-            compileall.compile_dir(tree / "runner", quiet=1)
+        compile_trees([ROOT] + ([args.before] if args.before else []))
     sizes = [s for s in args.sizes if s <= 2000] if args.quick else args.sizes
     names = ["imgbatch", "peer"] + ([f"before={args.before}"] if args.before else [])
     print(
