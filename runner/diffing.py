@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.estimate import estimate_credits
-from runner.ids import PromptHasher
+from runner.ids import ManifestHasher
 from runner.ledger import Record
 from runner.manifest import Manifest
 from runner.plan import Task, expand
@@ -31,11 +31,11 @@ def side(label: str, manifests: Iterable[Manifest]) -> Side:
     texts: dict[Key, str] = {}
     slots: dict[str, int] = {}
     for m in manifests:
+        hasher = ManifestHasher(m.name)
         for p in m.prompts:
             texts[(m.name, p.id)] = p.text
-            hasher = PromptHasher(m.name, p.id, p.text)
             for j, choice in enumerate(p.sizes):
-                for out_task_id in hasher.ids(choice.params, p.repeat):
+                for out_task_id in hasher.ids(p.id, p.text, choice.params, p.repeat):
                     slots[out_task_id] = j
     return Side(label, expand(manifests), texts, slots)
 

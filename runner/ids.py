@@ -11,9 +11,9 @@ out_task_id + "-r" + ATTEMPT (attempt 2, 3, ...): upstream never accepts an id t
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
+from hashlib import sha256
 from json.encoder import encode_basestring  # what json.dumps(ensure_ascii=False) uses for a str
 from typing import Any
 
@@ -39,53 +39,57 @@ def task_id(manifest: str, prompt_id: str, params: dict[str, Any], repeat_index:
         "params": params,
         "repeat": repeat_index,
     }
-    digest = hashlib.sha256(canonical_json(payload)).hexdigest()[:DIGEST_CHARS]
+    digest = sha256(canonical_json(payload)).hexdigest()[:DIGEST_CHARS]
     return f"{(manifest + '.' + prompt_id)[:PREFIX_CHARS]}.{digest}"
 
 
-class PromptHasher:
-    """task_id for all (size, repeat) of one prompt without re-encoding what they share.
+class ManifestHasher:
+    """task_id for every (prompt, size, repeat) of one manifest, without building a payload
+    dict or re-encoding what tasks share.
 
     Canonical JSON sorts keys, so the payload can be written piecewise: manifest < params <
     prompt_id < repeat < v at the top, and inside params the size keys sort around "prompt".
-    A property test checks this equals task_id() exactly."""
+    The whole text is joined first and encoded to UTF-8 once, which gives the same bytes as
+    encoding each piece. A property test checks this equals task_id() exactly, and golden ids
+    of a manifest file pin it (tests/test_ids.py)."""
 
-    def __init__(self, manifest: str, prompt_id: str, prompt: str) -> None:
-        self.prefix = f"{(manifest + '.' + prompt_id)[:PREFIX_CHARS]}."
-        self.head = b'{"manifest":' + _enc(manifest) + b',"params":{'
-        self.prompt = b'"prompt":' + _enc(prompt)
-        self.tail = b'},"prompt_id":' + _enc(prompt_id) + b',"repeat":'
+    def __init__(self, manifest: str) -> None:
+        self._name = manifest + "."
+        self._head = '{"manifest":' + encode_basestring(manifest) + ',"params":{'
+        # Per size params dict: (the dict, the text up to the prompt, the text after it up to
+        # the prompt id). Keyed by identity, since a manifest's prompts share their size
+        # dicts; the dict is kept in the entry, so its id cannot be reused by another object.
+        self._sizes: dict[int, tuple[dict[str, str], str, str]] = {}
 
-    def ids(self, size_params: dict[str, str], repeats: int) -> list[str]:
-        # The size parts are cached by the params as given (a 1- or 2-item dict): sorting and
-        # encoding them once per distinct size, not once per prompt, is most of the saving.
-        before, after = _size_parts(tuple(size_params.items()))
+    def ids(self, prompt_id: str, prompt: str, size_params: dict[str, str], repeats: int) -> list[str]:
+        known = self._sizes.get(id(size_params))
+        if known is None or known[0] is not size_params:
+            before, after = _size_parts(tuple(size_params.items()))
+            known = (size_params, f'{self._head}{before}"prompt":', f'{after}}},"prompt_id":')
+            self._sizes[id(size_params)] = known
+        prefix = (self._name + prompt_id)[:PREFIX_CHARS] + "."
+        head = f'{known[1]}{encode_basestring(prompt)}{known[2]}{encode_basestring(prompt_id)},"repeat":'
         if repeats == 1:  # the common case: one hash of the whole payload, no copy
-            payload = b"".join((self.head, before, self.prompt, after, self.tail, _FIRST_REPEAT))
-            return [self.prefix + hashlib.sha256(payload).hexdigest()[:DIGEST_CHARS]]
-        base = hashlib.sha256(b"".join((self.head, before, self.prompt, after, self.tail)))
+            return [prefix + sha256(f"{head}{_FIRST_REPEAT}".encode()).hexdigest()[:DIGEST_CHARS]]
+        base = sha256(head.encode())
         out = []
         for r in range(repeats):
             h = base.copy()
             h.update(b'%d,"v":%d}' % (r, ID_VERSION))
-            out.append(self.prefix + h.hexdigest()[:DIGEST_CHARS])
+            out.append(prefix + h.hexdigest()[:DIGEST_CHARS])
         return out
 
 
-_FIRST_REPEAT = b'0,"v":%d}' % ID_VERSION
+_FIRST_REPEAT = f'0,"v":{ID_VERSION}}}'
 
 
 @lru_cache(maxsize=1024)
-def _size_parts(items: tuple[tuple[str, str], ...]) -> tuple[bytes, bytes]:
+def _size_parts(items: tuple[tuple[str, str], ...]) -> tuple[str, str]:
     """The encoded size keys that sort before and after "prompt", with their commas."""
     items = tuple(sorted(items))
-    before = b"".join(_enc(k) + b":" + _enc(v) + b"," for k, v in items if k < "prompt")
-    after = b"".join(b"," + _enc(k) + b":" + _enc(v) for k, v in items if k > "prompt")
+    before = "".join(f"{encode_basestring(k)}:{encode_basestring(v)}," for k, v in items if k < "prompt")
+    after = "".join(f",{encode_basestring(k)}:{encode_basestring(v)}" for k, v in items if k > "prompt")
     return before, after
-
-
-def _enc(text: str) -> bytes:
-    return encode_basestring(text).encode()
 
 
 def attempt_id(out_task_id: str, attempt: int) -> str:

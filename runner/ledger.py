@@ -129,15 +129,17 @@ class Ledger:
             self._load_files()
 
     def _load_files(self) -> None:
-        decode = line_decoder()
-        if self.path.exists():
+        # The decoder imports msgspec (~4 ms): not worth it for a first run's missing ledger.
+        ledger_exists, journal_exists = self.path.exists(), self.journal_path.exists()
+        decode = line_decoder() if ledger_exists or journal_exists else json.loads
+        if ledger_exists:
             lines = read_lines(self.path)
             self._ledger_bytes = sum(map(len, lines)) + len(lines)
             parse, take, shown = parse_line, self._take, self.shown
             for lineno, line in enumerate(lines, 1):
                 if line.strip():
                     take(parse(line, shown, lineno, decode), line)
-        if self.journal_path.exists():
+        if journal_exists:
             lines = read_lines(self.journal_path)
             for lineno, line in enumerate(lines, 1):
                 try:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from json.encoder import encode_basestring
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
-from runner.ids import PromptHasher
+from runner.ids import ManifestHasher
 from runner.manifest import Manifest, Prompt, SizeChoice
 
 
@@ -24,7 +24,14 @@ class Task:
     repeat_index: int
     metadata: dict[str, Any] | None
     callback_url: str | None
-    source: str  # file:line:col of the prompt
+    # Where the prompt is: `source` is worked out from it when asked for (by plan listings),
+    # not for every task of a run, which never shows it. Not compared: `source` is derived.
+    origin: tuple[Manifest, Prompt] = field(compare=False, repr=False)
+
+    @property
+    def source(self) -> str:
+        """file:line:col of the prompt."""
+        return _source(*self.origin)
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -46,17 +53,19 @@ class Task:
 
 def expand(manifests: Iterable[Manifest]) -> list[Task]:
     tasks: list[Task] = []
+    append = tasks.append  # bound once: this loop runs once per task of the plan
     for m in manifests:
+        name = m.name
+        hasher = ManifestHasher(name)
         for p in m.prompts:
-            source = _source(m, p)
-            hasher = PromptHasher(m.name, p.id, p.text)
+            origin = (m, p)
             for choice in p.sizes:
                 params = {"prompt": p.text, **choice.params}
-                for r, out_task_id in enumerate(hasher.ids(choice.params, p.repeat)):
-                    tasks.append(
+                for r, out_task_id in enumerate(hasher.ids(p.id, p.text, choice.params, p.repeat)):
+                    append(
                         Task(
                             out_task_id,
-                            m.name,
+                            name,
                             p.id,
                             params,
                             choice.pixels,
@@ -64,10 +73,10 @@ def expand(manifests: Iterable[Manifest]) -> list[Task]:
                             r,
                             p.metadata,
                             p.callback_url,
-                            source,
+                            origin,
                         )
                     )
-    tasks.sort(key=lambda t: t.out_task_id)
+    tasks.sort(key=attrgetter("out_task_id"))
     return tasks
 
 
@@ -90,6 +99,7 @@ def jsonl_lines(manifests: Iterable[Manifest], keep: Callable[[str], bool] | Non
     rows: list[tuple[str, tuple[str, str, str, str], tuple[str, str, str, str], int]] = []
     sizes: dict[int, tuple[SizeChoice, tuple[str, str, str, str]]] = {}
     for m in manifests:
+        hasher = ManifestHasher(m.name)
         manifest = f'"manifest": {_ENCODE(m.name)}, '
         for p in m.prompts:
             head = "{"
@@ -104,13 +114,12 @@ def jsonl_lines(manifests: Iterable[Manifest], keep: Callable[[str], bool] | Non
                 f', "prompt_id": {_ENCODE(p.id)}, "repeat_index": ',
                 f', "source": {_ENCODE(_source(m, p))}}}',
             )
-            hasher = PromptHasher(m.name, p.id, p.text)
             for choice in p.sizes:
                 known = sizes.get(id(choice))
                 if known is None:
                     known = sizes[id(choice)] = (choice, _size_fragments(choice))
                 sf = known[1]
-                for r, out_task_id in enumerate(hasher.ids(choice.params, p.repeat)):
+                for r, out_task_id in enumerate(hasher.ids(p.id, p.text, choice.params, p.repeat)):
                     if keep is None or keep(out_task_id):
                         rows.append((out_task_id, pf, sf, r))
     rows.sort(key=itemgetter(0))

@@ -199,9 +199,44 @@ def test_changing_one_prompt_changes_only_its_ids(
 def test_the_fast_hasher_equals_the_reference(
     name: str, pid: str, text: str, size: dict[str, str], repeats: int
 ) -> None:
-    from runner.ids import PromptHasher
+    from runner.ids import ManifestHasher
 
     params = {"prompt": text, **size}
-    assert PromptHasher(name, pid, text).ids(size, repeats) == [
-        task_id(name, pid, params, r) for r in range(repeats)
+    hasher = ManifestHasher(name)
+    # Another prompt first: the size's encoding is kept from it, under another dict of it.
+    other = task_id(name, "other", {**params, "prompt": "another prompt"}, 0)
+    assert hasher.ids("other", "another prompt", dict(size), 1) == [other]
+    assert hasher.ids(pid, text, size, repeats) == [task_id(name, pid, params, r) for r in range(repeats)]
+
+
+GOLDEN_MANIFEST = """\
+version: 1
+name: golden-plan
+resolution: 2K
+sizes: ['16:9', {size: 2048x1152}, {aspect_ratio: '1:1', resolution: 4K}]
+prompts:
+  - id: cat
+    prompt: "한 마리의 주황색 고양이가 창턱에 앉아 \\"석양\\"을 바라보는 수채화 스타일"
+  - id: a.very_long-prompt.id.that.goes.on.and.on
+    prompt: 'emoji 🐱 and a tab\tand a backslash \\ here'
+    repeat: 2
+    sizes: ['3:2@1K']
+"""
+
+
+def test_a_manifest_plans_the_ids_its_ledgers_hold(tmp_path: Path) -> None:
+    # The ids a run submits under, end to end from a file: quotes, backslashes, a tab, text
+    # outside the BMP, a cut prefix, repeats, three kinds of size. Values from before the
+    # planner's hashing was rewritten; a change here re-bills every user.
+    path = tmp_path / "golden.yaml"
+    path.write_text(GOLDEN_MANIFEST, encoding="utf-8")
+    checked = check_file(str(path))
+    assert checked.manifest is not None
+    planned = [(t.out_task_id, t.size, t.repeat_index) for t in expand([checked.manifest])]
+    assert planned == [
+        ("golden-plan.a.very_long-prompt.id.th.07b07856d20c3be49fe9", "3:2@1K", 0),
+        ("golden-plan.a.very_long-prompt.id.th.08abb8cc25bf8646f72f", "3:2@1K", 1),
+        ("golden-plan.cat.858730ca4b1d060ac0eb", "16:9@2K", 0),
+        ("golden-plan.cat.b27017f57b8459b1a2f0", "2048x1152", 0),
+        ("golden-plan.cat.f0752cb113ecab7527b4", "1:1@4K", 0),
     ]
