@@ -26,6 +26,7 @@ from runner.schema import (
     pixel_area_problems,
     size_shorthand_problems,
 )
+from runner.schemafused import fused_check
 
 Check = Callable[[Any], bool]
 
@@ -89,10 +90,12 @@ def compile_schema(schema: Any) -> Check:
         return _never
     if not isinstance(schema, dict):
         raise Unsupported(repr(schema))
+    asserting = {k: v for k, v in schema.items() if k not in _ANNOTATIONS}
+    fused = fused_check(asserting, compile_schema)
+    if fused is not None:
+        return fused
     checks: list[Check] = []
-    for key, value in schema.items():
-        if key in _ANNOTATIONS:
-            continue
+    for key, value in asserting.items():
         make = _KEYWORDS.get(key)
         if make is None:
             raise Unsupported(key)

@@ -444,3 +444,38 @@ def test_additional_properties_beside_a_ref_sees_only_its_own_properties(shipped
     assert jsonschema_says_valid(data) is False
     assert is_valid_manifest(data) is False
     assert is_valid_manifest({**data, "prompts": [{"id": "a", "prompt": "p", "metadata": {}}]}) is True
+
+
+# --- the fused shapes (runner/schemafused.py) against jsonschema on schemas of their own ------
+
+FUSED_SHAPES: list[Any] = [
+    {"type": "string", "pattern": "^[a-z]+$(?!\n)", "minLength": 2, "maxLength": 4},
+    {"type": "string", "minLength": 1.5, "maxLength": 3.0},
+    {"type": "string", "maxLength": float("nan")},
+    {"type": "string", "pattern": "\\S"},
+    {
+        "type": "object",
+        "required": ["a"],
+        "additionalProperties": False,
+        "properties": {"a": {"type": "string"}},
+    },
+    {
+        "type": "object",
+        "properties": {"a": {"type": "integer"}, "b": True},
+        "additionalProperties": {"type": "null"},
+    },
+    {"type": "object", "required": ["a", "b"]},
+    {
+        "type": "object",
+        "properties": {"a": {"type": "object", "required": ["x"], "properties": {"x": False}}},
+    },
+]
+
+
+@pytest.mark.parametrize("schema", FUSED_SHAPES, ids=[str(i) for i in range(len(FUSED_SHAPES))])
+@settings(max_examples=150, deadline=None)
+@given(value=anything | st.dictionaries(st.sampled_from(["a", "b", "x", ""]), anything, max_size=3))
+def test_fused_shapes_agree_with_jsonschema(schema: Any, value: Any) -> None:
+    from runner.schema import manifest_validator_class
+
+    assert compile_schema(schema)(value) == manifest_validator_class()(schema).is_valid(value)
