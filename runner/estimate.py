@@ -112,14 +112,18 @@ def estimate(
     """prices: known_prices(records.values()), when the caller has them already."""
     prices = known_prices(records.values()) if prices is None else dict(prices)
     est = Estimate(prices, fallback_price(prices))
+    # Once per task before the first submit: the names it uses are bound once.
+    get, count, credits, classes, price = records.get, est.tasks, est.credits, est.classes, est.price
     for t in tasks:
-        record = records.get(t.out_task_id)
-        if will_submit(t, record, retry_failed):
-            est.submitting += record is not None and record["status"] == SUBMITTING
+        record = get(t.out_task_id)
+        if record is None or will_submit(t, record, retry_failed):
+            if record is not None and record["status"] == SUBMITTING:
+                est.submitting += 1
             cls = size_class(t.params)
-            est.tasks[t.manifest] += 1
-            est.credits[t.manifest] += est.price(cls)
-            est.classes[t.manifest][cls] += 1
+            manifest = t.manifest
+            count[manifest] += 1
+            credits[manifest] += price(cls)
+            classes[manifest][cls] += 1
     return est
 
 

@@ -25,7 +25,7 @@ class SizeChoice:
     path: JsonPath
 
 
-@dataclass
+@dataclass(slots=True)  # one per prompt: quicker to make
 class Prompt:
     id: str
     text: str
@@ -183,32 +183,33 @@ def _build(doc: Document, diags: list[Diagnostic]) -> Manifest:
     table = size_table()
     manifest = Manifest(name=data["name"], file=doc.path, doc=doc)
     top_tier = data.get("resolution", table.default_resolution)
-    top_sizes = data.get("sizes")
+    top_sizes: list[Any] = data.get("sizes", [])  # absent: the schema wants every prompt's own
     top_meta = data.get("metadata")
-    # Prompts that share a size list (and tier) share its normalised choices and its warnings.
-    resolved: dict[tuple[JsonPath, str], list[SizeChoice]] = {}
+    top_repeat = data.get("repeat", 1)
+    top_callback = data.get("callback_url")
+    # Prompts without their own size list share the manifest's choices (and its warnings)
+    # per tier; a prompt's own list is resolved once, as only it can use it.
+    shared: dict[str, list[SizeChoice]] = {}
+    add = manifest.prompts.append  # this loop runs once per prompt: keep it lean
     for i, p in enumerate(data["prompts"]):
         path: JsonPath = ("prompts", i)
-        pid = p["id"]
         tier = p.get("resolution", top_tier)
         if "sizes" in p:
-            raw_sizes, sizes_path = p["sizes"], (*path, "sizes")
+            sizes = _size_choices(doc, p["sizes"], (*path, "sizes"), tier, table, diags)
+        elif tier in shared:
+            sizes = shared[tier]
         else:
-            raw_sizes, sizes_path = top_sizes, ("sizes",)
-        key = (sizes_path, tier)
-        if key not in resolved:
-            resolved[key] = _size_choices(doc, raw_sizes, sizes_path, tier, table, diags)
-        sizes = resolved[key]
+            sizes = shared[tier] = _size_choices(doc, top_sizes, ("sizes",), tier, table, diags)
         meta = {**(top_meta or {}), **p["metadata"]} if "metadata" in p else top_meta
-        manifest.prompts.append(
+        add(
             Prompt(
-                id=pid,
-                text=p["prompt"],
-                sizes=sizes,
-                repeat=p.get("repeat", data.get("repeat", 1)),
-                metadata=meta,
-                callback_url=p.get("callback_url", data.get("callback_url")),
-                path=path,
+                p["id"],
+                p["prompt"],
+                sizes,
+                p.get("repeat", top_repeat),
+                meta,
+                p.get("callback_url", top_callback),
+                path,
             )
         )
     return manifest
