@@ -1,201 +1,207 @@
-"""A node graph to JSON-like values with the position of each: aliases expanded and `<<`
+"""Parser events to JSON-like values with the position of each: aliases expanded and `<<`
 merges applied within bounds on size, depth and recursion, so hostile documents (alias and
-merge bombs, self-referencing anchors) are refused quickly instead of exhausting memory."""
+merge bombs, self-referencing anchors) are refused quickly instead of exhausting memory.
+
+Values are built straight from the parser's events, with no node graph in between: a node
+graph costs a Python object and two positions per value before anything is built, and
+building from it walked every value a second time (together 2.5 times the time of this one
+pass). An anchored value's events are kept on a tape, and each alias replays them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
-
 from runner.diagnostics import Diagnostic, JsonPath, format_json_path
+from runner.yamlanchors import (
+    AliasEvent,
+    DocumentEndEvent,
+    Event,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+    mark_of,
+    new_mark,
+)
 from runner.yamldoc import Document, Mark, UnreadableDocument
-from runner.yamlscalar import MAP, NULL, SEQ, STR, scalar_value, tag_problem, written_tag
+from runner.yamlmerge import MAX_VALUES, Merges, MergeSource
+from runner.yamlscalar import FIRST_CHARS, MAP, SEQ, key_problem, scalar_value, tag_problem
 
-MAX_VALUES = 500_000  # after alias expansion: stops "billion laughs" documents
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "Builder"]
 MAX_DEPTH = 64
+_ANY_TAG = (None, "!")  # no tag, or the non-specific one: the kind of node decides
 
 
-def _mark(node: Node) -> Mark:
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+def _plain_text(event: Event) -> bool:
+    """Whether an untagged scalar reads as its text: quoted or block, or plain and starting
+    with a character no number, boolean or null can start with."""
+    value = event.value
+    return not event.implicit[0] or bool(value and value[0] not in FIRST_CHARS)
 
 
-class Builder:
-    """Turns a node graph into JSON-like values, recording positions and collecting problems.
+class Builder(Merges):
+    """Turns one document's events into JSON-like values, recording positions and
+    collecting problems. Aliases are expanded (each use counts against MAX_VALUES)."""
 
-    Aliases are expanded (each use counts against MAX_VALUES). A `<<` merge source is built
-    once per node and memoised: merged keys deduplicate, so a chain of merges of merges (a
-    "merge bomb") stays linear; what a merge adds is still counted against the budget."""
-
-    def __init__(self, doc: Document, text: str) -> None:
-        self.doc = doc
-        self.text = text  # the source, for what the nodes do not keep
-        self.values = 0
-        self.active: set[int] = set()  # node ids on the current path: catches recursive aliases
-        self.marks = doc.marks  # where positions go; swapped while a merge source is built
-        self.key_marks = doc.key_marks
-        self.merge_memo: dict[int, _MergeSource] = {}
+    def __init__(self, doc: Document, next_event: Callable[[], Event]) -> None:
+        super().__init__(doc, next_event)
         self.seen_problems: set[tuple[int, int, str]] = set()
+        self.muted = 0  # inside a value that is skipped: its problems are not reported
 
-    def fail(self, node: Node, message: str, hint: str = "") -> UnreadableDocument:
-        m = _mark(node)
-        return UnreadableDocument(self.doc.path, m.line, m.col, message, hint)
-
-    def count(self, node: Node, n: int = 1) -> None:
-        self.values += n
-        if self.values > MAX_VALUES:
-            raise self.fail(
-                node,
-                f"more than {MAX_VALUES:,} values after expanding aliases and merges (an alias bomb?)",
-                hint="a manifest this large should be split",
+    def document(self) -> Any:
+        """The one document of the stream; an empty stream is an error."""
+        self.next_event()  # the stream's start
+        start = self.next_event()
+        if type(start) is StreamEndEvent:
+            raise UnreadableDocument(
+                self.doc.path, 1, 1, "the file is empty", "a manifest starts with 'version: 1'"
             )
+        data = self.value(self.next_event(), (), 0)
+        end = self.next_event()
+        assert type(end) is DocumentEndEvent
+        after = self.next_event()
+        if type(after) is not StreamEndEvent:
+            raise self.fail(
+                mark_of(after),
+                "YAML syntax error: more than one YAML document ('---') in one manifest",
+                "put each manifest in its own file",
+            )
+        return data
 
-    def value(self, node: Node, path: JsonPath, depth: int) -> Any:
-        self.count(node)
-        if depth > MAX_DEPTH:
-            raise self.fail(node, f"nested deeper than {MAX_DEPTH} levels")
-        if id(node) in self.active:
-            raise self.fail(node, "an alias refers to itself (recursive anchor)")
-        self.marks[path] = _mark(node)
-        if isinstance(node, ScalarNode):
-            return self.scalar(node, path)
-        self.active.add(id(node))
-        try:
-            if isinstance(node, SequenceNode):
-                if node.tag != SEQ:
-                    self.tag_problem(node, path)
-                return [self.value(n, (*path, i), depth + 1) for i, n in enumerate(node.value)]
-            if isinstance(node, MappingNode):
-                if node.tag != MAP:
-                    self.tag_problem(node, path)
-                return self.mapping(node, path, depth)
-        finally:
-            self.active.discard(id(node))
-        raise self.fail(node, "unsupported YAML node")  # pragma: no cover
+    def count(self, event: Event) -> None:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.over_budget(mark_of(event))
 
-    def problem(self, node: Node, path: JsonPath, message: str, hint: str = "") -> None:
-        m = _mark(node)
+    def problem(self, mark: Mark, path: JsonPath, message: str, hint: str = "") -> None:
         # An anchored value used many times would report the same fault at each use.
-        if (m.line, m.col, message) in self.seen_problems:
+        if self.muted or (mark.line, mark.col, message) in self.seen_problems:
             return
-        self.seen_problems.add((m.line, m.col, message))
+        self.seen_problems.add((mark.line, mark.col, message))
         self.doc.problems.append(
-            Diagnostic(self.doc.path, m.line, m.col, "error", format_json_path(path), message, hint)
+            Diagnostic(self.doc.path, mark.line, mark.col, "error", format_json_path(path), message, hint)
         )
 
-    def tag_problem(self, node: Node, path: JsonPath) -> None:
-        self.problem(node, path, *tag_problem(node.tag))
+    def value(self, event: Event, path: JsonPath, depth: int) -> Any:
+        if type(event) is AliasEvent:
+            if self.muted:  # a skipped value: nothing to read past, nothing to expand
+                self.anchor(event, "")
+                return None
+            self.anchor(event, "an alias refers to itself (recursive anchor)")
+            return self.replay(event.anchor, lambda first: self.value(first, path, depth))
+        if event.anchor is not None and not self.replaying:
+            return self.anchored(event, lambda first: self.node(first, path, depth))
+        return self.node(event, path, depth)
 
-    def scalar(self, node: ScalarNode, path: JsonPath) -> Any:
-        value, problem = scalar_value(node, self.text)
-        if problem is not None:
-            self.problem(node, path, *problem)
-        return value
+    def node(self, event: Event, path: JsonPath, depth: int) -> Any:
+        self.count(event)
+        if depth > MAX_DEPTH:
+            raise self.fail(mark_of(event), f"nested deeper than {MAX_DEPTH} levels")
+        mark = self.marks[path] = mark_of(event)
+        kind = type(event)
+        if kind is ScalarEvent:
+            value, problem = scalar_value(event)
+            if problem is not None:
+                self.problem(mark, path, *problem)
+            return value
+        if kind is SequenceStartEvent:
+            if event.tag not in _ANY_TAG and event.tag != SEQ:
+                self.problem(mark, path, *tag_problem(event.tag))
+            return self.sequence(path, depth)
+        assert kind is MappingStartEvent
+        if event.tag not in _ANY_TAG and event.tag != MAP:
+            self.problem(mark, path, *tag_problem(event.tag))
+        return self.mapping(path, depth)
 
-    def mapping(self, node: MappingNode, path: JsonPath, depth: int) -> dict[str, Any]:
+    def sequence(self, path: JsonPath, depth: int) -> list[Any]:
+        items: list[Any] = []
+        while type(event := self.next_event()) is not SequenceEndEvent:
+            items.append(self.value(event, (*path, len(items)), depth + 1))
+        return items
+
+    def mapping(self, path: JsonPath, depth: int) -> dict[str, Any]:
         explicit: dict[str, Any] = {}
-        first_marks: dict[str, Mark] = {}
-        sources: list[tuple[Node, Node]] = []
-        for knode, vnode in node.value:
-            if isinstance(knode, ScalarNode) and knode.value == "<<" and not knode.style:
-                sources.append((knode, vnode))
+        sources: list[MergeSource] = []
+        while type(kev := self.next_event()) is not MappingEndEvent:
+            # Plain text keys and values are most of a manifest: they are recognised, counted
+            # and placed here, without the calls the general case makes.
+            if type(kev) is ScalarEvent and kev.anchor is None and kev.tag is None and _plain_text(kev):
+                written = kev
+                problem = None
+            else:
+                written = self.key_event(kev, path, depth)
+                if written is None:
+                    self.skip(self.next_event(), path, depth)
+                    continue
+                problem = key_problem(written)
+            # JSON keys are strings: take the key exactly as typed (`2024:` is the key "2024").
+            key = written.value
+            if key == "<<" and not written.style:
+                if self.muted:
+                    self.skip(self.next_event(), path, depth)
+                else:
+                    self.merge_sources(self.next_event(), path, depth, sources)
                 continue
-            key = self.key(knode, path)
-            if key is None:
+            start = written.start_mark
+            key_mark = new_mark(Mark, (start.line + 1, start.column + 1))
+            if problem is not None:
+                self.problem(key_mark, path, *problem)
+                self.skip(self.next_event(), path, depth)
                 continue
             kpath = (*path, key)
             if key in explicit:
                 self.problem(
-                    knode,
+                    key_mark,
                     kpath,
-                    f"key {key!r} appears twice (first at line {first_marks[key].line})",
+                    f"key {key!r} appears twice (first at line {self.key_marks[kpath].line})",
                     "delete one of them: YAML keeps only the last, silently",
                 )
+                self.skip(self.next_event(), kpath, depth)
                 continue
-            first_marks[key] = _mark(knode)
-            self.key_marks[kpath] = first_marks[key]
-            if vnode.tag == STR and depth < MAX_DEPTH and type(vnode) is ScalarNode:
-                # Text values are most of a manifest: what value() and scalar() do for one
-                # (count it, note where it is, take it as written), without their calls.
+            self.key_marks[kpath] = key_mark
+            vev = self.next_event()
+            if type(vev) is ScalarEvent and vev.anchor is None and vev.tag is None and _plain_text(vev):
                 self.values += 1
-                if self.values > MAX_VALUES:
-                    self.count(vnode, 0)  # raises: the budget is spent
-                start = vnode.start_mark
-                self.marks[kpath] = Mark(start.line + 1, start.column + 1)
-                explicit[key] = vnode.value
+                if self.values > MAX_VALUES or depth >= MAX_DEPTH:
+                    self.value(vev, kpath, depth + 1)  # raises
+                start = vev.start_mark
+                self.marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
+                explicit[key] = vev.value
                 continue
-            explicit[key] = self.value(vnode, kpath, depth + 1)
-        for knode, vnode in sources:
-            self.merge_into(explicit, knode, vnode, path, depth)
+            explicit[key] = self.value(vev, kpath, depth + 1)
+        for source in sources:
+            self.merge_into(explicit, source, path)
         return explicit
 
-    def merge_into(self, out: dict[str, Any], knode: Node, vnode: Node, path: JsonPath, depth: int) -> None:
-        """Add the keys of each `<<` source that `out` lacks: explicit keys win, and earlier
-        sources win over later ones."""
-        items = vnode.value if isinstance(vnode, SequenceNode) else [vnode]
-        for src in items:
-            self.count(src)
-            if not isinstance(src, MappingNode):
-                self.problem(src, path, "'<<' merges only mappings", "point '<<' at a mapping anchor")
-                continue
-            if id(src) in self.active:
-                raise self.fail(
-                    src,
-                    "a '<<' merge refers to the mapping it is part of (recursive anchor)",
-                    "merge a mapping that does not contain this one",
-                )
-            merged = self.merge_source(src, path, depth)
-            for key, val in merged.data.items():
-                if key in out:
-                    continue
-                out[key] = val
-                kpath = (*path, key)
-                self.key_marks[kpath] = merged.key_marks[key]
-                marks = merged.marks[key]
-                self.count(src, len(marks))
-                for suffix, mark in marks:
-                    self.marks[(*kpath, *suffix)] = mark
+    def key_event(self, event: Event, path: JsonPath, depth: int) -> Event | None:
+        """The scalar a key is written as (through its alias, if any); None, with a problem,
+        for a key that is a list or mapping."""
+        if type(event) is AliasEvent:
+            anchor = self.anchor(event, "")
+            written = self.tape[anchor.start]
+            if type(written) is ScalarEvent:
+                return written
+            self.problem(anchor.mark, path, "a key must be a plain value, not a list or mapping")
+            return None
+        if type(event) is ScalarEvent:
+            if event.anchor is not None and not self.replaying:
+                self.anchored(event, lambda first: None)
+            return event
+        self.problem(mark_of(event), path, "a key must be a plain value, not a list or mapping")
+        self.skip(event, path, depth)
+        return None
 
-    def merge_source(self, src: MappingNode, path: JsonPath, depth: int) -> _MergeSource:
-        memo = self.merge_memo.get(id(src))
-        if memo is not None:
-            return memo
-        outer_marks, outer_key_marks = self.marks, self.key_marks
+    def skip(self, event: Event, path: JsonPath, depth: int) -> None:
+        """Read past a value that is not kept (under a refused key), still registering its
+        anchors and refusing what cannot be read."""
+        outer = self.marks, self.key_marks
         self.marks, self.key_marks = {}, {}
-        self.active.add(id(src))
+        self.muted += 1
         try:
-            data = self.mapping(src, path, depth + 1)
-            marks, key_marks = self.marks, self.key_marks
+            self.value(event, path, depth + 1)
         finally:
-            self.marks, self.key_marks = outer_marks, outer_key_marks
-            self.active.discard(id(src))
-        n = len(path)
-        by_key: dict[str, list[tuple[JsonPath, Mark]]] = {k: [] for k in data}
-        for p, mark in marks.items():
-            by_key[str(p[n])].append((p[n + 1 :], mark))
-        memo = _MergeSource(data, by_key, {str(p[n]): m for p, m in key_marks.items() if len(p) == n + 1})
-        self.merge_memo[id(src)] = memo
-        return memo
-
-    def key(self, knode: Node, path: JsonPath) -> str | None:
-        if not isinstance(knode, ScalarNode):
-            self.problem(knode, path, "a key must be a plain value, not a list or mapping")
-            return None
-        if knode.tag != STR and written_tag(knode):
-            self.tag_problem(knode, path)
-            return None
-        if knode.tag == NULL:
-            self.problem(knode, path, "empty key", "write the key name before ':'")
-            return None
-        # JSON keys are strings: take the key exactly as typed (`2024:` is the key "2024").
-        return str(knode.value)
-
-
-@dataclass
-class _MergeSource:
-    """A built `<<` source: its keys and values, and the positions under each key."""
-
-    data: dict[str, Any]
-    marks: dict[str, list[tuple[JsonPath, Mark]]]
-    key_marks: dict[str, Mark]
+            self.muted -= 1
+            self.marks, self.key_marks = outer

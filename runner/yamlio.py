@@ -1,6 +1,6 @@
 """The one YAML entry point: safe, bounded loading that keeps where every value came from.
 
-The work is split by job: reading and decoding bytes (yamltext), parsing to nodes with
+The work is split by job: reading and decoding bytes (yamltext), parsing to events with
 readable syntax errors (yamlsyntax), what a scalar means under the YAML 1.2 core schema
 (yamlscalar), and expanding aliases and merges within bounds (yamlbuild). Other modules
 import YAML things only from here.
@@ -13,7 +13,7 @@ import os
 from runner.yamlbuild import MAX_DEPTH, MAX_VALUES, Builder
 from runner.yamldoc import Document, Mark, UnreadableDocument
 from runner.yamlscalar import reads_as_text
-from runner.yamlsyntax import compose
+from runner.yamlsyntax import count_values, events, syntax_errors
 from runner.yamltext import MAX_BYTES, decode, read_bounded
 
 __all__ = [
@@ -38,9 +38,8 @@ def load_file(path: str | os.PathLike[str], display: str | None = None) -> Docum
 
 
 def load_text(text: str, shown: str) -> Document:
-    node = compose(text, shown)
-    if node is None:
-        raise UnreadableDocument(shown, 1, 1, "the file is empty", "a manifest starts with 'version: 1'")
     doc = Document(shown, None)
-    doc.data = Builder(doc, text).value(node, (), 0)
+    with syntax_errors(text, shown):
+        count_values(text, shown)
+        doc.data = Builder(doc, events(text)).document()
     return doc

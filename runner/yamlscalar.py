@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
+from yaml.events import ScalarEvent
 from yaml.nodes import ScalarNode
 from yaml.resolver import BaseResolver
 
@@ -26,7 +27,7 @@ class Core12Resolver(BaseResolver):
         # Most scalars of a manifest (keys, ids, prompts) start with a character no implicit
         # type can start with: they are strings, known without the base class's list work.
         # (This schema has no path resolvers nor resolvers for any first character.)
-        if kind is ScalarNode and implicit[0] and value and value[0] not in _FIRST_CHARS:
+        if kind is ScalarNode and implicit[0] and value and value[0] not in FIRST_CHARS:
             return STR
         return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
@@ -45,12 +46,10 @@ for _tag, _regexp, _first in [
 ]:
     Core12Resolver.add_implicit_resolver(_tag, re.compile(_regexp), list(_first))
 
-_FIRST_CHARS = frozenset(k for k in Core12Resolver.yaml_implicit_resolvers if k)
+FIRST_CHARS = frozenset(k for k in Core12Resolver.yaml_implicit_resolvers if k)
 assert None not in Core12Resolver.yaml_implicit_resolvers  # no wildcard: the fast path holds
 _RESOLVER = Core12Resolver()
 MAX_INT_CHARS = 1000
-# A node's properties (anchor and tag, in either order) as written before its value.
-_PROPERTIES = re.compile(r"(?:([&!][^\s,\[\]{}]*)[ \t]*(?:\r\n|[\r\n])?[ \t]*){1,2}")
 
 
 class Problem(NamedTuple):
@@ -65,19 +64,24 @@ def tag_problem(tag: str) -> Problem:
     )
 
 
-def scalar_value(node: ScalarNode, text: str) -> tuple[Any, Problem | None]:
-    """The value of a scalar node of the document `text`, and what is wrong with it if anything
-    (the text as written is then the value)."""
-    tag, value = node.tag, node.value
-    # The node does not say whether its tag was written or resolved: it was written when it
-    # differs from what the plain text resolves to. `!!str` is honoured exactly (the text as
-    # written); any other written tag is refused rather than guessed at (PyYAML would read
-    # `!!bool yes` as false and `!!null foo` as null).
-    if tag == STR:
+def scalar_value(event: ScalarEvent) -> tuple[Any, Problem | None]:
+    """The value of a scalar, and what is wrong with it if anything (the text as written is
+    then the value)."""
+    tag, value = event.tag, event.value
+    if tag is None:
+        if not event.implicit[0]:  # quoted or block text
+            return value, None
+        tag = resolve_plain(value)
+    elif tag == "!" or tag == STR:
+        # `!!str` is honoured exactly (the text as written), and so is the non-specific tag
+        # `!`, which makes text in YAML 1.2 (`! 12` is "12"; PyYAML would read 12).
         return value, None
-    if written_tag(node):
+    elif event.style or resolve_plain(value) != tag:
+        # Any other written tag is refused rather than guessed at (PyYAML would read
+        # `!!bool yes` as false and `!!null foo` as null); one that says what the plain text
+        # means anyway (`!!int 12`) changes nothing.
         return value, tag_problem(tag)
-    if non_specific(node, text):
+    if tag == STR:
         return value, None
     if tag == NULL:
         return None, None
@@ -100,28 +104,29 @@ def scalar_value(node: ScalarNode, text: str) -> tuple[Any, Problem | None]:
     return number, None
 
 
+def key_problem(event: ScalarEvent) -> Problem | None:
+    """What is wrong with a scalar as a mapping key: a tag other than one saying what its
+    text means anyway, or a key that reads as null."""
+    tag = event.tag
+    if tag is None:
+        tag = resolve_plain(event.value) if event.implicit[0] else STR
+    elif tag == "!":
+        tag = STR
+    elif tag != STR and (event.style or resolve_plain(event.value) != tag):
+        return tag_problem(tag)
+    if tag == NULL:
+        return Problem("empty key", "write the key name before ':'")
+    return None
+
+
+def resolve_plain(plain: str) -> str:
+    """The tag of a plain (unquoted, untagged) scalar by the YAML 1.2 core schema."""
+    return str(_RESOLVER.resolve(ScalarNode, plain, (True, False)))
+
+
 def reads_as_text(plain: str) -> bool:
     """Whether `plain`, written unquoted, is read back as that text (`123`, `true`, `1e5` are not)."""
-    return bool(_RESOLVER.resolve(ScalarNode, plain, (True, False)) == STR)
-
-
-def written_tag(node: ScalarNode) -> bool:
-    """Whether a non-string scalar's tag was written in the file: it differs from what the
-    plain text resolves to (the node itself does not say)."""
-    if node.style:  # quoted or block text resolves to a string
-        return True
-    implicit = _RESOLVER.resolve(ScalarNode, node.value, (True, False))
-    return bool(node.tag != implicit)
-
-
-def non_specific(node: ScalarNode, text: str) -> bool:
-    """Whether the scalar carries the non-specific tag `!`, which makes it a string in YAML 1.2
-    (`! 12` is the text "12"). PyYAML resolves it like a plain scalar and leaves no trace of it
-    on the node, so the properties written at the node's start are read from the text."""
-    if not text.startswith(("!", "&"), node.start_mark.index):
-        return False
-    m = _PROPERTIES.match(text, node.start_mark.index)
-    return m is not None and any(p in ("!", "!<!>") for p in re.split(r"\s+", m.group(0).strip()))
+    return resolve_plain(plain) == STR
 
 
 def short_tag(tag: str) -> str:

@@ -1,67 +1,45 @@
-"""YAML text to a node graph with positions: PyYAML's safe parser (libyaml where present),
-no constructors (nothing is ever built from a tag), and syntax errors said the way a
-manifest author can act on them."""
+"""YAML text to parser events: PyYAML's safe parser (libyaml where present), no composer
+and no constructors (nothing is ever built from a tag), a bound on the values a file may
+hold, and syntax errors said the way a manifest author can act on them."""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import yaml
-from yaml.nodes import Node
 
 from runner.yamlbuild import MAX_VALUES
 from runner.yamldoc import UnreadableDocument
-from runner.yamlscalar import Core12Resolver
 
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser as _Parser
 
-    class _Loader(_Parser, Core12Resolver):
-        def __init__(self, stream: str) -> None:
-            _Parser.__init__(self, stream)
-            Core12Resolver.__init__(self)
-
 else:  # pragma: no cover - pure-Python fallback when PyYAML lacks libyaml
-    from yaml.composer import Composer
     from yaml.parser import Parser
     from yaml.reader import Reader
     from yaml.scanner import Scanner
 
-    class _Loader(Reader, Scanner, Parser, Composer, Core12Resolver):  # type: ignore[no-redef]
+    class _Parser(Reader, Scanner, Parser):  # type: ignore[no-redef]
         def __init__(self, stream: str) -> None:
             Reader.__init__(self, stream)
             Scanner.__init__(self)
             Parser.__init__(self)
-            Composer.__init__(self)
-            Core12Resolver.__init__(self)
 
 
-def compose(text: str, shown: str) -> Node | None:
-    loader = _Loader(text)
+@contextmanager
+def syntax_errors(text: str, shown: str) -> Iterator[None]:
+    """Turn what the parser cannot read in `text` into an UnreadableDocument said the way a
+    manifest author can act on it."""
     try:
-        _count_values(loader, shown)
-        loader.dispose()
-        loader = _Loader(text)
-        node: Node | None = loader.get_single_node()
-        return node
+        yield
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = e.problem or e.context or "invalid YAML"
         hint = _syntax_hint(problem)
-        if "expected a single document" in str(e):
-            problem = "more than one YAML document ('---') in one manifest"
-            hint = _syntax_hint(problem)
-        elif "duplicate anchor" in str(e) and e.context_mark is not None:
-            anchor = _anchor_at(text, line, col)
-            first = e.context_mark
-            problem = f"anchor {anchor} is defined twice (first at line {first.line + 1}:{first.column + 1})"
-            hint = "give each anchor its own name"
-        elif problem == "found undefined alias":
-            alias = _token_at(text, line, col, "*")
-            problem = f"alias {alias} names no anchor defined before it"
-            hint = "define the anchor (&name) before its first use"
-        elif "\ufeff" in _line_text(text, line):
+        if "\ufeff" in _line_text(text, line):
             # Pasting text from elsewhere leaves invisible marks that libyaml calls bad keys.
             col = _line_text(text, line).index("\ufeff") + 1
             problem = "an invisible byte-order mark (U+FEFF) stands inside the file"
@@ -81,13 +59,34 @@ def compose(text: str, shown: str) -> Node | None:
             else f"not readable as YAML: {_one_line(str(e))}"
         )
         raise UnreadableDocument(shown, line, col, what, "remove control characters from the file") from None
-    except RecursionError:
-        raise UnreadableDocument(shown, 1, 1, "nesting is too deep to be a manifest") from None
-    finally:
-        loader.dispose()
 
 
-def _count_values(loader: _Loader, shown: str) -> None:
+def events(text: str) -> Callable[[], Any]:
+    """The parser's next-event function over `text`."""
+    return _Parser(text).get_event
+
+
+def count_values(text: str, shown: str) -> None:
+    """Refuse a document that may hold more values than the budget before building it: what
+    is built up to the budget would cost ~200 bytes a value. Counting parser events streams in
+    constant memory and stops at the budget, so any file is answered in well under a second.
+    A file too small to hold that many values is not counted twice."""
+    if most_values(text) > MAX_VALUES:
+        _count_values(_Parser(text), shown)
+
+
+def most_values(text: str) -> int:
+    """An upper bound on the values of a document: each starts at a line's start or after one
+    of `:-?,[{` (anchors and tags aside), and at most three start at one such place
+    (`- a: b` starts a list, a mapping and its first key)."""
+    return 3 * (1 + sum(text.count(c) for c in _VALUE_PLACES))
+
+
+# Indicators a value can follow, and the line breaks of YAML 1.1 that libyaml reads.
+_VALUE_PLACES = ":-?,[{\n\r\x85\u2028\u2029"
+
+
+def _count_values(loader: _Parser, shown: str) -> None:
     """Refuse a document with more values than the budget before building its node graph,
     which costs ~800 bytes and ~10 us a value: a 7 MB file of 600,000 keys took 6 s and
     480 MB to compose. Counting parser events streams in constant memory and stops at the
@@ -97,7 +96,7 @@ def _count_values(loader: _Loader, shown: str) -> None:
     while True:
         event = get_event()
         kind = type(event)  # a set lookup, not isinstance: this loop runs once per value
-        if kind in _VALUE_EVENTS:
+        if kind in VALUE_EVENTS:
             values += 1
             if values > MAX_VALUES:
                 mark = getattr(event, "start_mark", None)  # a value event: never None
@@ -114,9 +113,7 @@ def _count_values(loader: _Loader, shown: str) -> None:
 
 
 # Both parsers make events of exactly these classes (CollectionStartEvent has only these two).
-_VALUE_EVENTS = frozenset(
-    {yaml.ScalarEvent, yaml.AliasEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent}
-)
+VALUE_EVENTS = frozenset({yaml.ScalarEvent, yaml.AliasEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent})
 
 
 def _reader_position(text: str, error: yaml.YAMLError) -> tuple[int, int]:
@@ -139,23 +136,11 @@ def _is_tab(text: str, line: int, col: int) -> bool:
     return "\t" in indent and not indent.strip(" \t")
 
 
-def _anchor_at(text: str, line: int, col: int) -> str:
-    return _token_at(text, line, col, "&")
-
-
-def _token_at(text: str, line: int, col: int, sigil: str) -> str:
-    """The anchor (`&`) or alias (`*`) written at a position, quoted for a message."""
-    m = re.match(re.escape(sigil) + r"[^\s,\[\]{}]+", _line_text(text, line)[col - 1 :])
-    return f"'{m.group(0)}'" if m else ("an anchor" if sigil == "&" else "an alias")
-
-
 def _syntax_hint(problem: str) -> str:
     if "mapping values are not allowed" in problem:
         return "a value containing ': ' must be quoted"
     if "found character '@'" in problem or "found character '`'" in problem:
         return "quote values that start with '@' or '`'"
-    if "more than one YAML document" in problem:
-        return "put each manifest in its own file"
     return "fix the YAML at that position"
 
 
