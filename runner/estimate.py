@@ -112,18 +112,23 @@ def estimate(
     """prices: known_prices(records.values()), when the caller has them already."""
     prices = known_prices(records.values()) if prices is None else dict(prices)
     est = Estimate(prices, fallback_price(prices))
-    # Once per task before the first submit: the names it uses are bound once.
-    get, count, credits, classes, price = records.get, est.tasks, est.credits, est.classes, est.price
+    # Once per task before the first submit, so kept lean: the credits are added task by
+    # task (in this order, as floats add), the counts tallied in one go at the end.
+    get, credits, price = records.get, est.credits, est.prices.get
+    fallback = est.fallback
+    taken: list[tuple[str, str]] = []
+    take = taken.append
     for t in tasks:
         record = get(t.out_task_id)
         if record is None or will_submit(t, record, retry_failed):
             if record is not None and record["status"] == SUBMITTING:
                 est.submitting += 1
             cls = size_class(t.params)
-            manifest = t.manifest
-            count[manifest] += 1
-            credits[manifest] += price(cls)
-            classes[manifest][cls] += 1
+            take((t.manifest, cls))
+            credits[t.manifest] += price(cls, fallback)
+    for (manifest, cls), n in Counter(taken).items():
+        est.tasks[manifest] += n
+        est.classes[manifest][cls] += n
     return est
 
 
