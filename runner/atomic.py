@@ -62,17 +62,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_dead_temps(folder: Path, pattern: re.Pattern[str]) -> int:
-    """Remove the files in `folder` whose whole name matches `pattern` and whose writer (the
-    pid in the name, group `pid`) no longer runs: what a kill cut short. A file of a running
-    process, or any name not of our making, is left alone. Returns how many were removed."""
+def remove_dead_temps(folder: Path, *patterns: re.Pattern[str]) -> int:
+    """Remove the files in `folder` whose whole name matches one of `patterns` and whose
+    writer (the pid in the name, group `pid`) no longer runs: what a kill cut short. A file of
+    a running process, or any name not of our making, is left alone. Returns how many were
+    removed. One listing for all patterns: an image folder of 10,000 files takes ~4 ms to
+    list, before a rerun's first submit."""
     try:
         names = os.listdir(folder)
     except OSError:
         return 0
+    if all(p.pattern.startswith(r"\.") for p in patterns):  # hidden names only, as ours are
+        names = [n for n in names if n.startswith(".")]
     removed = 0
     for name in names:
-        match = pattern.fullmatch(name)
+        match = next(filter(None, (p.fullmatch(name) for p in patterns)), None)
         if match is None or pid_alive(int(match["pid"])):
             continue
         with contextlib.suppress(OSError):

@@ -30,8 +30,7 @@ def prepare_out_dir(out_dir: Path) -> None:
     the folder is alive, so its files stay)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        remove_dead_temps(out_dir, _PART)
-        remove_dead_temps(out_dir, _PROBE)
+        remove_dead_temps(out_dir, _PART, _PROBE)
         probe = out_dir / f".imgbatch-write-test.{os.getpid()}.{secrets.token_hex(4)}"
         with open(probe, "wb") as f:
             f.write(b"ok")

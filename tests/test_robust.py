@@ -117,6 +117,7 @@ def test_partial_downloads_of_killed_runs_are_removed_and_a_live_runs_are_kept(
     alive = subprocess.Popen(["sleep", "60"])  # another run sharing the folder, still writing
     try:
         dead = [w.out / f".mq.p{i}.6d14a2245158386526bb.{_dead_pid()}.0a1b2c3d.part" for i in (1, 2)]
+        dead.append(w.out / f".imgbatch-write-test.{_dead_pid()}.0a1b2c3d")  # a killed run's probe
         live = w.out / f".mq.p3.6d14a2245158386526bb.{alive.pid}.0a1b2c3d.part"
         users = w.out / ".notes.12.part"  # not our pattern
         for path in (*dead, live, users):
