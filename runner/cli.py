@@ -17,14 +17,15 @@ from typing import Any
 
 import click
 
-from runner import __version__, bulk, cli_manifest, cli_review, cli_run, interrupt
+from runner import __version__, bulk, cli_manifest, cli_review, cli_run, errordoc, interrupt
 from runner.cli_sandbox import sandbox
 from runner.errors import EXIT_INTERNAL, ImgbatchError
 from runner.redact import scrub
 
 
 class ImgbatchGroup(click.Group):
-    """The one top-level handler: every ImgbatchError becomes one line and its exit code."""
+    """The one top-level handler: every ImgbatchError becomes one line and its exit code (and,
+    under --format json, one JSON document on stdout: runner/errordoc.py)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -32,9 +33,11 @@ class ImgbatchGroup(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except ImgbatchError as e:
+            errordoc.handle(ctx, e)
             click.echo(f"imgbatch: error: {scrub(str(e))}", err=True)
             ctx.exit(e.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
+            errordoc.handle(ctx, e)
             click.echo(f"imgbatch: {interrupt.message()}; rerun the same command to resume", err=True)
             ctx.exit(interrupt.exit_code())
         except Exception as e:  # a bug: still one line, traceback only on request
@@ -42,6 +45,7 @@ class ImgbatchGroup(click.Group):
                 import traceback  # not at start-up: only a bug report needs it
 
                 traceback.print_exc()
+            errordoc.handle(ctx, e)
             click.echo(
                 f"imgbatch: internal error: {type(e).__name__}: {scrub(str(e))} "
                 "(please report it; IMGBATCH_DEBUG=1 shows the traceback)",

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from runner.cliopts import MAX_PLAN_TASKS, PATHS, SHARD_OPTION
+from runner.errordoc import remember_format
 
 if TYPE_CHECKING:
     from runner.shard import Shard
@@ -29,6 +30,7 @@ def register(group: click.Group) -> None:
     "fmt",
     type=click.Choice(["text", "json", "github"]),
     default="text",
+    callback=remember_format,
     show_default=True,
     help="github prints workflow annotation lines.",
 )
@@ -48,7 +50,12 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool)
 @PATHS
 @MAX_PLAN_TASKS
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl"]),
+    default="table",
+    show_default=True,
+    callback=remember_format,
 )
 @click.option(
     "--ledger",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from runner.cliopts import LEDGER_OPTION, OUT_OPTION, PATHS, ledger_option
+from runner.errordoc import remember_format
 
 
 def register(group: click.Group) -> None:
@@ -45,6 +46,7 @@ def prune(ctx: click.Context, paths: tuple[str, ...], ledger_path: Path, out_dir
     "fmt",
     type=click.Choice(["text", "markdown", "json"]),
     default="text",
+    callback=remember_format,
     show_default=True,
     help="markdown is a pull-request comment.",
 )

@@ -18,6 +18,7 @@ from runner.cliconn import (
     ledger_and_out,
 )
 from runner.cliopts import MAX_PLAN_TASKS, PATHS, SHARD_OPTION
+from runner.errordoc import remember_format
 
 if TYPE_CHECKING:
     from runner.shard import Shard
@@ -99,6 +100,7 @@ def register(group: click.Group) -> None:
     "fmt",
     type=click.Choice(["text", "json"]),
     default="text",
+    callback=remember_format,
     show_default=True,
     help="json prints a machine-readable summary on stdout.",
 )
@@ -167,7 +169,14 @@ def run(
 @MAX_IMAGE_MB
 @DOWNLOAD_TIMEOUT
 @connection_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    callback=remember_format,
+)
 @click.pass_context
 def status(
     ctx: click.Context,

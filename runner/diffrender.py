@@ -138,6 +138,7 @@ def _task(t: Task) -> dict[str, Any]:
 
 def json_text(d: Diff) -> str:
     value = {
+        "error": None,
         "old": d.old_label,
         "new": d.new_label,
         "added": [_task(t) for t in d.added],

@@ -220,6 +220,7 @@ def summary_line(lp: LedgerPlan) -> str:
 def json_text(lp: LedgerPlan, manifests: Iterable[dict[str, Any]]) -> str:
     return json.dumps(
         {
+            "error": None,
             "ledger": str(lp.ledger),
             "summary": lp.summary(),
             "items": [i.as_json() for i in lp.items],

@@ -47,6 +47,7 @@ def validation_summary(checked: Sequence[CheckedFile]) -> str:
 def validation_json(checked: Sequence[CheckedFile], valid: bool, skipped: Sequence[str] = ()) -> str:
     return dumps(
         {
+            "error": None,  # as every --format json document: an object when it failed
             "valid": valid,
             "skipped": list(skipped),  # YAML files in folders that are not manifests
             "files": [
@@ -64,7 +65,11 @@ def validation_json(checked: Sequence[CheckedFile], valid: bool, skipped: Sequen
 
 def plan_json(tasks: Sequence[Task], checked: Sequence[CheckedFile]) -> str:
     return json.dumps(
-        {"tasks": [t.as_json() for t in tasks], "manifests": manifest_summaries(tasks, checked)},
+        {
+            "error": None,
+            "tasks": [t.as_json() for t in tasks],
+            "manifests": manifest_summaries(tasks, checked),
+        },
         ensure_ascii=False,
         sort_keys=True,
         indent=2,

@@ -8,29 +8,27 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 import httpx
 
-from runner import interrupt, report
+from runner import report
 from runner.client import ApiClient
 from runner.commands._common import echo_lines, load_plan
 from runner.commands.connection import Connection, make_client
 from runner.download import Downloader
+from runner.errordoc import print_error_document
 from runner.errors import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
-    ImgbatchError,
 )
 from runner.estimate import Estimate
 from runner.ledger import Ledger
 from runner.ledgerguard import endpoint_of
 from runner.plan import Task
 from runner.progress import Progress, make_progress
-from runner.redact import scrub
 from runner.run import Runner, RunOptions, Summary
 from runner.shard import Shard
 
@@ -59,33 +57,20 @@ def run(
         options.confirm = functools.partial(state_and_confirm, options=options, ask=ask)
         client = make_client(conn, transport)
         summary = drive(tasks, client, ledger_path, options)
-    except (ImgbatchError, KeyboardInterrupt) as e:
+    except (Exception, KeyboardInterrupt) as e:  # a bug too: the document is still due
         if fmt == "json":
-            # CI reads stdout: a document saying why, never an empty one. The top-level
-            # handler still prints the line on stderr and sets the exit code.
-            click.echo(report.dumps(_error_json(e, client, ledger_path, options)))
+            # CI reads stdout: a document saying why, never an empty one, with what only the
+            # run knows. The top-level handler still prints the line on stderr and sets the
+            # exit code (and prints no second document).
+            print_error_document(
+                e,
+                requests=client.requests if client is not None else 0,
+                ledger=str(ledger_path),
+                images=str(options.out_dir),
+            )
         raise
     _report_run(summary, ledger_path, options, fmt)
     return _run_exit_code(summary, options)
-
-
-def _error_json(
-    e: ImgbatchError | KeyboardInterrupt, client: ApiClient | None, ledger_path: Path, options: RunOptions
-) -> dict[str, Any]:
-    if isinstance(e, ImgbatchError):
-        error = {"message": scrub(e.message), "hint": scrub(e.hint), "exit_code": e.exit_code}
-    else:
-        error = {
-            "message": interrupt.message(),
-            "hint": "rerun the same command to resume",
-            "exit_code": interrupt.exit_code(),
-        }
-    return {
-        "error": error,
-        "requests": client.requests if client is not None else 0,
-        "ledger": str(ledger_path),
-        "images": str(options.out_dir),
-    }
 
 
 def drive(

@@ -57,7 +57,7 @@ def status(
     with one_moment():
         rows = report.status_rows(tasks, checked, ledger.records, lambda o: file_verified(o, base))
     if fmt == "json":
-        click.echo(report.dumps({"ledger": str(ledger_path), "manifests": rows}))
+        click.echo(report.dumps({"error": None, "ledger": str(ledger_path), "manifests": rows}))
     else:
         echo_lines(report.status_table(rows, ledger_path))
     if refreshed is not None and refreshed.unresolved:
