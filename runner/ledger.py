@@ -24,6 +24,7 @@ from runner.ledgerguard import (
     check_endpoint,
     legacy,
     refuse_hard_links,
+    release_lock,
     remove_stale_temps,
 )
 from runner.ledgerline import line_decoder, parse_line, read_lines, serialize
@@ -252,5 +253,5 @@ class Ledger:
         finally:
             self._drop_journal_handle()
             if self._lock is not None:
-                self._lock.close()  # releases the flock
+                release_lock(self._lock)
                 self._lock = None

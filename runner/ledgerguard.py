@@ -7,12 +7,13 @@ import contextlib
 import fcntl
 import os
 import re
+import time
 import urllib.parse
 from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from runner.atomic import remove_dead_temps
+from runner.atomic import pid_alive, remove_dead_temps
 from runner.errors import GuardRefused, LedgerError
 
 # The embedded sandbox's endpoint (endpoint_of its in-process URL): it never issued a real task.
@@ -42,26 +43,31 @@ def refuse_hard_links(path: Path, shown: Path) -> None:
 
 
 def acquire_lock(lock_path: Path, shown: Path) -> IO[str]:
-    """The lock file, held (with this pid in it) until the caller closes it."""
+    """The lock file, held (with this pid in it) until release_lock."""
     try:
-        f = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the ledger closes
+        # Not "a+": with O_APPEND, Linux's pwrite ignores the offset and the pid would be
+        # appended after the last holder's instead of replacing it.
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
     except OSError as e:
         raise LedgerError(f"{lock_path}: cannot create the lock file: {e.strerror}") from None
+    f = os.fdopen(fd, "r+", encoding="utf-8")
     try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "unknown"
+        holder = _holder(fd)
         f.close()
         raise GuardRefused(
-            f"{shown} is in use by another imgbatch run (pid {holder})",
+            f"{shown} is in use by another imgbatch run (pid {holder})"
+            if holder is not None
+            else f"{shown} is in use by another imgbatch process",
             hint="wait for it to finish; the lock goes away with that process",
         ) from None
     try:
-        f.seek(0)
-        f.truncate()
-        f.write(str(os.getpid()))
-        f.flush()
+        # The pid replaces the file's text in one write, then the rest is cut: a reader sees
+        # the last text or this pid (first line), never an empty file in between.
+        text = f"{os.getpid()}\n".encode()
+        os.pwrite(fd, text, 0)
+        os.ftruncate(fd, len(text))
     except OSError as e:  # a full disk (or quota) fails the few bytes of the pid too
         with contextlib.suppress(OSError):
             f.close()
@@ -70,6 +76,32 @@ def acquire_lock(lock_path: Path, shown: Path) -> IO[str]:
             hint="nothing was sent; free space and rerun",
         ) from None
     return f
+
+
+def release_lock(f: IO[str]) -> None:
+    """Empty the lock file while still holding it, then let go: the pid left there would
+    otherwise be shown as the holder by whoever is refused while the next holder has taken
+    the lock but not yet written its own pid."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(f.fileno(), 0)
+    f.close()  # releases the flock
+
+
+def _holder(fd: int) -> int | None:
+    """The pid of the lock's holder, or None when it cannot be told. The file can still hold
+    a pid that is not the holder's: a holder killed before it emptied the file leaves its own,
+    which the next holder overwrites only just after taking the lock. A pid that no longer runs
+    is such a leftover; it is read again for a moment, as the holder writes its pid right away."""
+    deadline = time.monotonic() + 0.25
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            first = os.pread(fd, 64, 0).split(b"\n", 1)[0]
+            pid = int(first) if first.strip().isdigit() else 0
+            if pid > 0 and pid_alive(pid):
+                return pid
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.01)
 
 
 def remove_stale_temps(path: Path) -> None:

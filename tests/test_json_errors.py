@@ -5,6 +5,7 @@ code and the same line on stderr as its text output. CI that parses stdout never
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from tests.helpers import CliResult, run_cli
 
 MANIFEST = "version: 1\nname: jdoc\nsizes: ['1:1@1K']\nprompts:\n  - {id: a, prompt: a mug}\n"
 BAD_LINE = '{"out_task_id": broken\n'
-OTHER_SERVICE = json.dumps({"out_task_id": "x.y.0", "status": "pending", "endpoint": "https://aireiter.com:443"})
+OTHER_SERVICE = json.dumps(
+    {"out_task_id": "x.y.0", "status": "pending", "endpoint": "https://aireiter.com:443"}
+)
 KEY_ENV = {"AIREITER_API_KEY": "sk-test-json-errors-5"}
 
 # (command line with {m}: the manifest, {l}: the ledger, {x}: a missing file; the ledger's
@@ -46,17 +49,29 @@ def _invoke(tmp: Path, line: str, ledger_text: str, *fmt: str) -> CliResult:
     return run_cli(*args, *fmt, env=KEY_ENV)
 
 
-@pytest.mark.parametrize(("line", "ledger_text", "text_fmt", "code", "says"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("line", "ledger_text", "text_fmt", "code", "says"), CASES, ids=[c[0] for c in CASES]
+)
 def test_an_error_under_format_json_is_one_document_with_the_text_outputs_exit_code_and_line(
-    tmp_path: Path, line: str, ledger_text: str, text_fmt: str, code: int, says: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    line: str,
+    ledger_text: str,
+    text_fmt: str,
+    code: int,
+    says: str,
 ) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)  # diff --since: a repository
+    monkeypatch.chdir(tmp_path)
     text = _invoke(tmp_path, line, ledger_text, "--format", text_fmt)
     assert text.exit_code == code and says in text.stderr, text.stderr
     assert text.stdout == ""
     result = _invoke(tmp_path, line, ledger_text, "--format", "json")
     assert result.exit_code == code, result.stderr
     doc = json.loads(result.stdout)  # exactly one document: a second one would not parse
-    assert doc == {"error": {"message": doc["error"]["message"], "hint": doc["error"]["hint"], "exit_code": code}}
+    assert doc == {
+        "error": {"message": doc["error"]["message"], "hint": doc["error"]["hint"], "exit_code": code}
+    }
     assert says in doc["error"]["message"]
     # the one line on stderr is as with the text output, and says the same as the document
     [err] = [x for x in result.stderr.splitlines() if x.startswith("imgbatch: error:")]
@@ -102,7 +117,9 @@ def test_a_bug_under_format_json_is_still_one_document_with_exit_70(
     assert "imgbatch: internal error: RuntimeError: boom" in result.stderr
 
 
-def test_a_bug_in_a_run_keeps_the_runs_document_shape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bug_in_a_run_keeps_the_runs_document_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*_: Any, **__: Any) -> Any:
         raise RuntimeError("boom")
 
