@@ -70,6 +70,6 @@ def test_apply_refuses_while_a_run_holds_the_ledger(project: Project) -> None:
     with open(project.ledger.with_name(project.ledger.name + ".lock"), "w") as lock:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
         code, _, err = prune(project, "--apply")
-    assert code == 4 and "in use by another imgbatch run" in err
+    assert code == 4 and "in use by another imgbatch process" in err  # a holder that wrote no pid
     assert project.ledger.read_bytes() == before
     assert all(json.loads(line) for line in before.decode().splitlines())
