@@ -247,6 +247,46 @@ def test_the_cli_without_a_terminal_states_and_goes_ahead(tmp_path: Any) -> None
     assert "this run will submit 3 tasks, about 300 credits" in result.stderr
 
 
+def test_the_statement_counts_each_manifest_and_size_class_of_what_is_new(tmp_path: Any) -> None:
+    # What a run says it will send, per manifest and size class (tier or custom size), with
+    # repeats and a prompt's own sizes; then, after prompts changed, only their new tasks.
+    alpha = tmp_path / "alpha.yaml"
+    alpha.write_text(
+        "version: 1\nname: alpha\nrepeat: 2\nsizes: ['1:1@1K', '16:9@4K', '2048x1152']\nprompts:\n"
+        "  - {id: a, prompt: a cup}\n  - {id: b, prompt: a jug, sizes: ['1:1@1K']}\n",
+        encoding="utf-8",
+    )
+    beta = tmp_path / "beta.yaml"
+    beta.write_text(
+        "version: 1\nname: beta\nsizes: ['1:1@2K']\nprompts:\n  - {id: c, prompt: a bowl}\n", encoding="utf-8"
+    )
+
+    def run() -> list[str]:
+        result = run_cli(
+            "run", "--sandbox", "--sandbox-task-seconds", "0", "--ledger", str(tmp_path / "l.jsonl"),
+            "--out", str(tmp_path / "img"), "--poll-interval", "0", str(alpha), str(beta),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+        lines = result.stderr.splitlines()
+        start = next(i for i, line in enumerate(lines) if "will submit" in line)
+        return lines[start : start + 3]
+
+    assert run() == [
+        "imgbatch: this run will submit 9 tasks, about 900 credits:",
+        "imgbatch:   alpha: 8 tasks, about 800 credits (4 x 1K at 100 (assumed), 2 x 4K at 100 (assumed), "
+        "2 x size 2048x1152 at 100 (assumed))",
+        "imgbatch:   beta: 1 task, about 100 credits (1 x 2K at 100 (assumed))",
+    ]
+    alpha.write_text(alpha.read_text().replace("a cup", "a blue cup"), encoding="utf-8")
+    beta.write_text(beta.read_text().replace("a bowl", "a red bowl"), encoding="utf-8")
+    assert run() == [
+        "imgbatch: this run will submit 7 tasks, about 700 credits:",
+        "imgbatch:   alpha: 6 tasks, about 600 credits (2 x 1K at 100, 2 x 4K at 100, "
+        "2 x size 2048x1152 at 100)",
+        "imgbatch:   beta: 1 task, about 100 credits (1 x 2K at 100)",
+    ]
+
+
 def test_plan_shows_the_credit_figure_run_states(world: Callable[..., World]) -> None:
     from runner.commands._common import load_plan
 
