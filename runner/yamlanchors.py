@@ -35,7 +35,7 @@ def mark_of(event: Event) -> Mark:
 @dataclass
 class _Anchor:
     start: int  # the tape index of the anchored value's first event
-    end: int  # one past its last event; -1 while the value is still being read
+    end: int  # one past its last event; -1 until the value has been read
     mark: Mark
 
 
@@ -54,10 +54,6 @@ class Anchors:
 
     def fail(self, mark: Mark, message: str, hint: str = "") -> UnreadableDocument:
         return UnreadableDocument(self.doc.path, mark.line, mark.col, message, hint)
-
-    def first_event(self, name: str) -> Event:
-        """The first event of an anchored value: what kind of value it is."""
-        return self.tape[self.anchors[name].start]
 
     def anchor(self, alias: Event, recursive: str) -> _Anchor:
         """The anchor an alias names; with `recursive`, an error if its value is still being read."""
