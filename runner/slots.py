@@ -12,11 +12,72 @@ list: the same cost at any concurrency. Requests beyond the slots wait in arriva
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 import httpx
+
+from runner.errors import ConfigError
+
+
+def prepare_tls() -> None:
+    """Start making the TLS context the slots will share, on a thread of its own: loading the
+    CA bundle is 20-40 ms of OpenSSL work that does not hold the GIL, so a run that calls this
+    first has it made while it reads its manifests, not just before its first request."""
+    _pending_context()
+
+
+def _pending_context() -> _PendingContext:
+    # httpx reads these when it makes a context: one made under other settings is not reused.
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    pending = _contexts.get(key)
+    if pending is None:
+        pending = _contexts[key] = _PendingContext()
+    return pending
+
+
+class _PendingContext:
+    def __init__(self) -> None:
+        self._context: ssl.SSLContext | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._make, name="imgbatch-tls", daemon=True)
+        self._thread.start()
+
+    def _make(self) -> None:
+        try:
+            self._context = httpx.create_ssl_context()
+        except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+            self._error = _unusable_certificates(e)
+        except BaseException as e:  # raised where the context is needed, as if made there
+            self._error = e
+
+    def get(self) -> ssl.SSLContext:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._context is not None
+        return self._context
+
+
+_contexts: dict[tuple[str | None, str | None], _PendingContext] = {}
+
+
+def _unusable_certificates(error: Exception) -> ConfigError:
+    # httpx takes SSL_CERT_FILE if set, else SSL_CERT_DIR, else certifi's bundle.
+    named = [f"{v}={os.environ[v]}" for v in ("SSL_CERT_FILE", "SSL_CERT_DIR") if os.environ.get(v)][:1]
+    detail = getattr(error, "strerror", None) or str(error) or type(error).__name__
+    if named:
+        return ConfigError(
+            f"the CA certificates in {named[0]} cannot be loaded: {detail}",
+            hint="point it at a readable PEM file or folder, or unset it to use the bundled certificates",
+        )
+    return ConfigError(
+        f"the bundled CA certificates cannot be loaded: {detail}",
+        hint="reinstall imgbatch (the certifi package), or set SSL_CERT_FILE to a PEM file",
+    )
 
 
 def _one_connection(context: ssl.SSLContext) -> httpx.AsyncBaseTransport:
@@ -37,7 +98,7 @@ class SlotTransport(httpx.AsyncBaseTransport):
 
     def _default_slot(self) -> httpx.AsyncBaseTransport:
         if self._context is None:
-            self._context = httpx.create_ssl_context()
+            self._context = _pending_context().get()
         return _one_connection(self._context)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import ClassVar
 
 import httpx
@@ -112,3 +113,35 @@ def test_real_connections_over_loopback_are_reused() -> None:
     with loopback(sandbox) as url:
         assert asyncio.run(go(url)) == 1
     assert len(transport._all) == 3  # the connections opened for 40 requests
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate\n"])
+def test_unusable_ca_certificates_are_a_one_line_error_and_nothing_is_recorded(
+    tmp_path: Path, content: bytes | None
+) -> None:
+    from runner.sandbox import Sandbox
+    from tests.helpers import run_cli
+    from tests.test_run import MANIFEST
+
+    pem = tmp_path / "ca.pem"
+    if content is not None:
+        pem.write_bytes(content)
+    (tmp_path / "m.yaml").write_text(MANIFEST, encoding="utf-8")
+    sandbox = Sandbox(token="sk-test", task_seconds=0.05)
+    ledger = tmp_path / "l.jsonl"
+    with loopback(sandbox) as url:
+        result = run_cli(
+            "run",
+            "--yes",
+            "--base-url",
+            url,
+            "--ledger",
+            str(ledger),
+            str(tmp_path / "m.yaml"),
+            env={"AIREITER_API_KEY": "sk-test", "SSL_CERT_FILE": str(pem)},
+        )
+    assert result.exit_code == 3, result.stderr
+    assert f"the CA certificates in SSL_CERT_FILE={pem} cannot be loaded" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert sum(sandbox.submits.values()) == 0
+    assert not ledger.exists() or ledger.read_text() == ""

@@ -31,6 +31,7 @@ from runner.plan import Task
 from runner.progress import Progress, make_progress
 from runner.run import Runner, RunOptions, Summary
 from runner.shard import Shard
+from runner.slots import prepare_tls
 
 
 def run(
@@ -46,6 +47,7 @@ def run(
     interactive: bool | None = None,
 ) -> int:
     client: ApiClient | None = None
+    prepare_tls()  # on a thread, while the manifests are read
     try:
         _, tasks = load_plan(paths)
         if shard is not None:
