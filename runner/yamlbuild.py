@@ -30,9 +30,13 @@ from runner.yamldoc import Document, Mark, UnreadableDocument
 from runner.yamlmerge import MAX_VALUES, Merges, MergeSource
 from runner.yamlscalar import FIRST_CHARS, MAP, SEQ, key_problem, scalar_value, tag_problem
 
-__all__ = ["MAX_DEPTH", "MAX_VALUES", "Builder"]
+__all__ = ["MAX_DEPTH", "MAX_VALUES", "Builder", "NeedsAllMarks"]
 MAX_DEPTH = 64
 _ANY_TAG = (None, "!")  # no tag, or the non-specific one: the kind of node decides
+
+
+class NeedsAllMarks(Exception):
+    """Raised by a builder without all marks that found something only they can report."""
 
 
 def _plain_text(event: Event) -> bool:
@@ -46,8 +50,9 @@ class Builder(Merges):
     """Turns one document's events into JSON-like values, recording positions and
     collecting problems. Aliases are expanded (each use counts against MAX_VALUES)."""
 
-    def __init__(self, doc: Document, next_event: Callable[[], Event]) -> None:
+    def __init__(self, doc: Document, next_event: Callable[[], Event], *, all_marks: bool = True) -> None:
         super().__init__(doc, next_event)
+        self.all_marks = all_marks  # without: the text values of mappings get none (see Document)
         self.seen_problems: set[tuple[int, int, str]] = set()
         self.muted = 0  # inside a value that is skipped: its problems are not reported
 
@@ -145,14 +150,15 @@ class Builder(Merges):
                 else:
                     self.merge_sources(self.next_event(), path, depth, sources)
                 continue
-            start = written.start_mark
-            key_mark = new_mark(Mark, (start.line + 1, start.column + 1))
             if problem is not None:
-                self.problem(key_mark, path, *problem)
+                self.problem(mark_of(written), path, *problem)
                 self.skip(self.next_event(), path, depth)
                 continue
-            kpath = (*path, key)
             if key in explicit:
+                if not self.all_marks:
+                    raise NeedsAllMarks  # the message names the first one's line
+                kpath = (*path, key)
+                key_mark = mark_of(written)
                 self.problem(
                     key_mark,
                     kpath,
@@ -161,16 +167,21 @@ class Builder(Merges):
                 )
                 self.skip(self.next_event(), kpath, depth)
                 continue
-            self.key_marks[kpath] = key_mark
             vev = self.next_event()
             if type(vev) is ScalarEvent and vev.anchor is None and vev.tag is None and _plain_text(vev):
                 self.values += 1
                 if self.values > MAX_VALUES or depth >= MAX_DEPTH:
-                    self.value(vev, kpath, depth + 1)  # raises
-                start = vev.start_mark
-                self.marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
+                    self.value(vev, (*path, key), depth + 1)  # raises
+                if self.all_marks:
+                    kpath = (*path, key)
+                    start = written.start_mark
+                    self.key_marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
+                    start = vev.start_mark
+                    self.marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
                 explicit[key] = vev.value
                 continue
+            kpath = (*path, key)
+            self.key_marks[kpath] = mark_of(written)
             explicit[key] = self.value(vev, kpath, depth + 1)
         for source in sources:
             self.merge_into(explicit, source, path)

@@ -8,10 +8,11 @@ import YAML things only from here.
 
 from __future__ import annotations
 
+import functools
 import os
 
-from runner.yamlbuild import MAX_DEPTH, MAX_VALUES, Builder
-from runner.yamldoc import Document, Mark, UnreadableDocument
+from runner.yamlbuild import MAX_DEPTH, MAX_VALUES, Builder, NeedsAllMarks
+from runner.yamldoc import Document, Mark, Marks, UnreadableDocument
 from runner.yamlscalar import reads_as_text
 from runner.yamlsyntax import count_values, events, syntax_errors
 from runner.yamltext import MAX_BYTES, decode, read_bounded
@@ -38,8 +39,25 @@ def load_file(path: str | os.PathLike[str], display: str | None = None) -> Docum
 
 
 def load_text(text: str, shown: str) -> Document:
-    doc = Document(shown, None)
     with syntax_errors(text, shown):
         count_values(text, shown)
-        doc.data = Builder(doc, events(text)).document()
+        try:
+            return _build(text, shown, all_marks=False)
+        except NeedsAllMarks:
+            return _build(text, shown, all_marks=True)
+
+
+def _build(text: str, shown: str, *, all_marks: bool) -> Document:
+    doc = Document(shown, None)
+    builder = Builder(doc, events(text), all_marks=all_marks)
+    doc.data = builder.document()
+    complete = None if all_marks else functools.partial(_all_marks, text, shown)
+    doc.set_marks(builder.marks, builder.key_marks, complete)
     return doc
+
+
+def _all_marks(text: str, shown: str) -> tuple[Marks, Marks]:
+    """Every position of a document read before without all of them: the same text, read
+    again, gives the same values and problems."""
+    doc = _build(text, shown, all_marks=True)
+    return doc.marks, doc.key_marks

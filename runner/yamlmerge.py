@@ -32,8 +32,11 @@ class Merges(Anchors):
     def __init__(self, doc: Document, next_event: Callable[[], Event]) -> None:
         super().__init__(doc, next_event)
         self.values = 0
-        self.marks = doc.marks  # where positions go; swapped while a merge source is built
-        self.key_marks = doc.key_marks
+        # Whether the text values of mappings get marks too; merge sources always keep theirs,
+        # which are placed under each mapping that merges them.
+        self.all_marks = True
+        self.marks: dict[JsonPath, Mark] = {}  # swapped while a merge source is built
+        self.key_marks: dict[JsonPath, Mark] = {}
         self.merge_memo: dict[str, MergeSource] = {}
 
     @abstractmethod
@@ -98,13 +101,13 @@ class Merges(Anchors):
     def merge_source(self, path: JsonPath, depth: int) -> MergeSource:
         """Build a mapping to merge (its start event read), keeping its positions apart so
         they can be placed under each mapping that merges it."""
-        outer = self.marks, self.key_marks
-        self.marks, self.key_marks = {}, {}
+        outer = self.marks, self.key_marks, self.all_marks
+        self.marks, self.key_marks, self.all_marks = {}, {}, True
         try:
             data = self.mapping(path, depth + 1)
             marks, key_marks = self.marks, self.key_marks
         finally:
-            self.marks, self.key_marks = outer
+            self.marks, self.key_marks, self.all_marks = outer
         n = len(path)
         by_key: dict[str, list[tuple[JsonPath, Mark]]] = {k: [] for k in data}
         for p, mark in marks.items():
