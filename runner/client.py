@@ -23,6 +23,7 @@ import httpx
 from runner import __version__
 from runner.errors import AuthError, ConfigError, ServiceError
 from runner.gate import AdaptiveGate
+from runner.jsonnum import loads_answer
 from runner.redact import scrub, scrub_value
 from runner.slots import SlotTransport
 
@@ -210,10 +211,11 @@ class ApiClient:
         try:
             # Scrubbed here, where answers enter: a server echoing our headers must not plant
             # the key in a message, the ledger or a log.
-            envelope = scrub_value(response.json())
+            envelope = scrub_value(loads_answer(response.content))
         except (ValueError, RecursionError):
-            # Not JSON, not UTF-8, or JSON Python will not read (a number of over 4,300
-            # digits, nesting past the stack): an answer without a usable body all the same.
+            # Not JSON (NaN and Infinity included), not UTF-8, or JSON Python will not read (a
+            # number of over 4,300 digits, nesting past the stack): an answer without a usable
+            # body all the same. A number past a float is read as the integer it is: jsonnum.py.
             if status in (404, 405) and not self.envelope_seen:
                 # No such route and never an API answer: a wrong base URL, not a busy service.
                 raise ConfigError(
@@ -268,7 +270,7 @@ def _about_another(answer: Answer, out_task_id: str, task_id: str | None) -> str
 def _message_of(response: httpx.Response) -> str:
     """The envelope's message, scrubbed and on one line, or '' when there is none."""
     try:
-        envelope = response.json()
+        envelope = loads_answer(response.content)
     except (ValueError, RecursionError):  # as in _interpret
         return ""
     message = envelope.get("message") if isinstance(envelope, dict) else None

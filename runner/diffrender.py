@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from runner.diffing import Change, Diff
+from runner.jsonnum import figure
 from runner.plan import Task
 
 COMMENT_MARKER = "<!-- imgbatch-diff -->"  # lets CI find and update its own PR comment
@@ -145,9 +146,10 @@ def json_text(d: Diff) -> str:
         "removed": [_task(t) for t in d.removed],
         "changed": [c.as_json() for c in d.changed],
         "unchanged": d.unchanged,
-        "spend": {"tasks": len(d.spend_tasks), "credits": d.credits, "pixels": d.pixels},
+        # An estimate: null when a price past a float makes it so (runner/jsonnum.py).
+        "spend": {"tasks": len(d.spend_tasks), "credits": figure(d.credits), "pixels": d.pixels},
     }
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, indent=2, allow_nan=False)
 
 
 def render(d: Diff, fmt: str) -> Sequence[str]:

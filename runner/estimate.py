@@ -28,7 +28,7 @@ def number(value: Any) -> float | None:
     """A price as the service gave it, if it is a real number (text like "1000" is not)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if value < 0:
+    if not value >= 0:  # negative, or NaN (an older ledger's): no price
         return None
     try:
         return float(value)

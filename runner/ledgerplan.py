@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.estimate import credits_per_task, estimate_credits
+from runner.jsonnum import figure
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, Record
 from runner.plan import Task
 from runner.shard import Shard
@@ -77,10 +78,11 @@ class LedgerPlan:
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {a: self.counts[a] for a in ACTIONS}
-        out["credits"] = self.credits
-        out["create_credits"] = self.create_credits
+        # Estimates at the prices seen: null when a price past a float makes them so (jsonnum.py).
+        out["credits"] = figure(self.credits)
+        out["create_credits"] = figure(self.create_credits)
         out["submitting"] = self.submitting
-        out["submitting_credits"] = self.submitting_credits
+        out["submitting_credits"] = figure(self.submitting_credits)
         created = [i.pixels for i in self.items if i.action == "create" and i.pixels]
         out["pixels"] = sum(w * h for w, h in created)
         return out
@@ -229,6 +231,7 @@ def json_text(lp: LedgerPlan, manifests: Iterable[dict[str, Any]]) -> str:
         ensure_ascii=False,
         sort_keys=True,
         indent=2,
+        allow_nan=False,
     )
 
 
@@ -237,5 +240,5 @@ def jsonl_lines(lp: LedgerPlan) -> list[str]:
     for i in lp.items:
         line = i.task.as_json() if i.task is not None else {"out_task_id": i.out_task_id}
         line.update(i.as_json())
-        out.append(json.dumps(line, ensure_ascii=False, sort_keys=True))
+        out.append(json.dumps(line, ensure_ascii=False, sort_keys=True, allow_nan=False))
     return out

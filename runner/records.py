@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from runner.estimate import number
@@ -53,8 +54,11 @@ def merge_answer(record: Record, data: dict[str, Any]) -> Record:
         if isinstance(data.get(key), str):  # the ledger holds them as text, as the API page shows
             merged[key] = data[key]
     for key in ("estimated_credits", "credits_used"):
-        if number(data.get(key)) is not None:  # a price that is not a number is no price
-            merged[key] = data[key]
+        price = data.get(key)
+        # A price that is not a number is no price; nor is a float JSON cannot hold, which no
+        # answer read as standard JSON has (a 1e400 is an integer by then: runner/jsonnum.py).
+        if number(price) is not None and not (isinstance(price, float) and not math.isfinite(price)):
+            merged[key] = price
     if merged["status"] in UPSTREAM_FAILED:
         merged["error"] = str(data.get("error") or data.get("message") or f"{merged['status']} upstream")
     output = data.get("output")

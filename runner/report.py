@@ -10,6 +10,7 @@ from operator import attrgetter
 from typing import Any
 
 from runner.diagnostics import Diagnostic, count
+from runner.jsonnum import add
 from runner.ledger import COMPLETED, FAILED_STATES
 from runner.manifest import CheckedFile
 from runner.plan import Task
@@ -20,7 +21,8 @@ def plural(n: int, word: str) -> str:
 
 
 # One encoder for all calls: json.dumps with options builds a new encoder every time.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+# allow_nan=False: documents are standard JSON (runner/jsonnum.py); Infinity fails loudly.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, allow_nan=False)
 
 
 def dumps(value: Any) -> str:
@@ -73,6 +75,7 @@ def plan_json(tasks: Sequence[Task], checked: Sequence[CheckedFile]) -> str:
         ensure_ascii=False,
         sort_keys=True,
         indent=2,
+        allow_nan=False,
     )
 
 
@@ -119,6 +122,11 @@ def warning_lines(diags: Sequence[Diagnostic]) -> list[str]:
     return [d.text() for d in diags if d.severity == "warning"]
 
 
+def _credits(value: float) -> str:
+    # An integer past a float (a price of 1e400, added exactly) has no float to round.
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.0f}"
+
+
 def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
     s = summary
     lines = [
@@ -127,7 +135,7 @@ def run_summary_lines(summary: Any, ledger: Any, out_dir: Any) -> list[str]:
         + (f", {s.timed_out} timed out" if s.timed_out else "")
         + (f", {s.missing_images} without their images" if s.missing_images else ""),
         f"imgbatch: this run: {s.submitted} submitted, {s.adopted} adopted, {s.downloads} downloaded, "
-        f"{s.credits_estimated:,.0f} credits estimated, {s.credits_used:,.0f} used, "
+        f"{_credits(s.credits_estimated)} credits estimated, {_credits(s.credits_used)} used, "
         f"{s.requests} requests",
     ]
     if s.throttled:
@@ -209,10 +217,10 @@ def status_rows(
                 estimate = record.get("estimated_credits")
                 if not used and isinstance(estimate, (int, float)):
                     # Paid and still running: the service reports 0 used until it ends.
-                    estimated_sum += estimate
+                    estimated_sum = add(estimated_sum, estimate)  # exact past a float
                     continue
             if isinstance(used, (int, float)):
-                used_sum += used
+                used_sum = add(used_sum, used)
         row = rows[manifest]
         row["tasks"] += n
         row["completed"] += completed
@@ -222,8 +230,8 @@ def status_rows(
         row["missing"] += missing
         row["images"] += images
         row["done"] += done
-        row["credits_used"] += used_sum
-        row["credits_estimated"] += estimated_sum
+        row["credits_used"] = add(row["credits_used"], used_sum)
+        row["credits_estimated"] = add(row["credits_estimated"], estimated_sum)
     return list(rows.values())
 
 
@@ -260,5 +268,5 @@ def _cell(row: dict[str, Any], key: str) -> str:
     value = row[key]
     if key == "credits_used" and row.get("credits_estimated"):
         # Running tasks are paid for too; until they report what they used, their estimate.
-        return f"~{value + row['credits_estimated']:,}"
+        return f"~{add(value, row['credits_estimated']):,}"
     return f"{value:,}" if isinstance(value, (int, float)) else str(value)

@@ -22,6 +22,7 @@ from runner.errors import GuardRefused
 from runner.estimate import Estimate, estimate, known_prices, number
 from runner.feed import Place, run_fed
 from runner.imagefetch import Verdict
+from runner.jsonnum import add
 from runner.ledger import COMPLETED, FAILED_STATES, SUBMITTING, TIMED_OUT, Ledger, Record
 from runner.outcome import advice, download_advice
 from runner.outdir import prepare_out_dir
@@ -153,7 +154,7 @@ class Runner:
             status = record["status"] if record else None
             used = number(record.get("credits_used")) if record else None
             if record is not None and record["submit_id"] in self.ctx.charged and used is not None:
-                s.credits_used += used
+                s.credits_used = add(s.credits_used, record["credits_used"])  # exact past a float
             if status is None:
                 s.not_submitted += 1
             elif status == COMPLETED and (

@@ -10,6 +10,7 @@ from typing import Any
 
 from runner.download import DEFAULT_DOWNLOAD_TIMEOUT, DEFAULT_MAX_IMAGE_MB, DownloadOptions
 from runner.estimate import Estimate
+from runner.jsonnum import figure
 from runner.lost import LOST_AFTER
 
 DEFAULT_TASK_TIMEOUT = 30 * 60.0
@@ -66,4 +67,9 @@ class Summary:
     todo: list[str] = field(default_factory=list)  # one line per planned task not done: what to do
 
     def as_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        # The estimate is at the prices seen: null when one past a float makes it so; what the
+        # tasks used is added exactly (runner/jsonnum.py).
+        out["credits_estimated"] = figure(self.credits_estimated)
+        out["credits_used"] = figure(self.credits_used)
+        return out

@@ -89,7 +89,9 @@ class _Cache:
     def save(self) -> None:
         if not self.dirty:
             return
-        text = json.dumps({"version": _VERSION, "files": self.entries}, separators=(",", ":"))
+        text = json.dumps(
+            {"version": _VERSION, "files": self.entries}, separators=(",", ":"), allow_nan=False
+        )
         # A cache is only a shortcut: a read-only folder or full disk just means hashing again.
         with contextlib.suppress(OSError):
             replace_file(Path(self.path), text + "\n")

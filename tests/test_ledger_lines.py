@@ -30,9 +30,11 @@ def test_a_prompt_with_a_unicode_line_separator_is_read_back(tmp_path: Path, esc
 
 
 def test_values_json_accepts_are_read_as_json_reads_them_and_kept_through_a_rewrite(tmp_path: Path) -> None:
-    # The fast decoder refuses NaN and infinities (the standard library then reads the line)
-    # and must not turn an integer past 64 bits into a float, even when the record is rewritten.
+    # The fast decoder refuses NaN and numbers past a float (the standard library then reads
+    # the line, keeping numbers standard: runner/jsonnum.py) and must not turn an integer past
+    # 64 bits into a float, even when the record is rewritten.
     from runner.ledger import Ledger
+    from runner.ledgerline import loads_line
 
     big = 123456789012345678901234567890
     lines = [
@@ -43,7 +45,8 @@ def test_values_json_accepts_are_read_as_json_reads_them_and_kept_through_a_rewr
     path = tmp_path / "l.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     read = Ledger.open(path, write=False).records
-    assert repr(read) == repr({r["out_task_id"]: r for r in map(json.loads, lines)})
+    assert repr(read) == repr({r["out_task_id"]: r for r in map(loads_line, lines)})
+    assert read["b"]["metadata"] == {"nan": None, "inf": 10**400, "x": 0.1}
     ledger = Ledger.open(path, write=True)
     ledger.put({**ledger.records["a"], "status": "failed"})
     ledger.close()

@@ -27,9 +27,9 @@ class SandboxResponse:
 
 
 def json_response(status: int, value: Any) -> SandboxResponse:
-    return SandboxResponse(
-        status, json.dumps(value, ensure_ascii=False).encode(), {"content-type": "application/json"}
-    )
+    # allow_nan=False: the stand-in answers standard JSON, as imgbatch writes it everywhere.
+    body = json.dumps(value, ensure_ascii=False, allow_nan=False).encode()
+    return SandboxResponse(status, body, {"content-type": "application/json"})
 
 
 def envelope(status: int, message: str) -> SandboxResponse:
