@@ -217,10 +217,16 @@ def status_rows(
                 estimate = record.get("estimated_credits")
                 if not used and isinstance(estimate, (int, float)):
                     # Paid and still running: the service reports 0 used until it ends.
-                    estimated_sum = add(estimated_sum, estimate)  # exact past a float
+                    try:
+                        estimated_sum += estimate
+                    except OverflowError:  # an integer price past a float plus a float one
+                        estimated_sum = add(estimated_sum, estimate)
                     continue
             if isinstance(used, (int, float)):
-                used_sum = add(used_sum, used)
+                try:  # a plain += here: status of 100,000 tasks is mostly this loop
+                    used_sum += used
+                except OverflowError:
+                    used_sum = add(used_sum, used)
         row = rows[manifest]
         row["tasks"] += n
         row["completed"] += completed

@@ -192,3 +192,21 @@ def test_a_ledger_an_older_imgbatch_wrote_with_infinity_reads_and_writes_standar
     opened.close()
     written = strict(ledger.read_text(encoding="utf-8"))
     assert written["credits_used"] == 10**309 and written["estimated_credits"] is None
+
+
+def test_a_total_of_a_price_past_a_float_and_a_fractional_one_is_added_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 10^400 + 100.5 has no float: the total is the integer, to the credit, in json and text.
+    (tmp_path / "m.yaml").write_text(MANIFEST + MORE, encoding="utf-8")
+    code, _, _ = _run(tmp_path, capsys, monkeypatch, priced(b"100.5"))
+    assert code == 0
+    ledger = tmp_path / "l.jsonl"
+    first, second = ledger.read_text(encoding="utf-8").splitlines()
+    ledger.write_text(first.replace('"credits_used": 100.5', '"credits_used": 1e400') + "\n" + second + "\n")
+    m = str(tmp_path / "m.yaml")
+    result = run_cli("status", "--ledger", str(ledger), m, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert strict(result.stdout)["manifests"][0]["credits_used"] == HUGE + 100
+    text = run_cli("status", "--ledger", str(ledger), m)
+    assert text.exit_code == 0 and f"{HUGE + 100:,}" in text.stdout, text.stderr
