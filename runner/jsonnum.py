@@ -42,7 +42,10 @@ def exact_float(text: str) -> float | int:
     value = float(text)
     if math.isfinite(value):
         return value
-    number = Decimal(text)
+    try:
+        number = Decimal(text)
+    except ArithmeticError:  # an exponent past what decimal holds: more digits than any
+        number = Decimal(f"1e{_MAX_DIGITS}")
     if number.adjusted() >= _MAX_DIGITS:
         raise ValueError(f"a number of over {_MAX_DIGITS:,} digits")
     # Exact but for digits below the units, which a number past 1.8e308 may drop.
