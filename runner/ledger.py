@@ -132,7 +132,8 @@ class Ledger:
     def _load_files(self) -> None:
         # The decoder imports msgspec (~4 ms): not worth it for a first run's missing ledger.
         ledger_exists, journal_exists = self.path.exists(), self.journal_path.exists()
-        decode = line_decoder() if ledger_exists or journal_exists else json.loads
+        rewritten: list[str] = []
+        decode = line_decoder(rewritten) if ledger_exists or journal_exists else json.loads
         if ledger_exists:
             lines = read_lines(self.path)
             self._ledger_bytes = sum(map(len, lines)) + len(lines)
@@ -154,6 +155,16 @@ class Ledger:
                     self.dirty = True
             if not lines:
                 self.dirty = True  # an empty journal still needs removing
+        if rewritten and self._keep_lines:
+            self._standardise(set(rewritten))
+
+    def _standardise(self, texts: set[str]) -> None:
+        """Lines an older imgbatch wrote with Infinity or NaN (runner/jsonnum.py) are written
+        anew, as standard JSON, by the next rewrite: the file's own text is never kept for them."""
+        for key, (record, line) in list(self._lines.items()):
+            if line[:-1] in texts:
+                self._lines[key] = (record, serialize(record))
+                self.dirty = True
 
     def _take(self, record: Record, line: str) -> None:
         """Keep a record and (in a ledger open for writing) its line."""

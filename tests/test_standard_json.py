@@ -183,9 +183,12 @@ def test_a_ledger_an_older_imgbatch_wrote_with_infinity_reads_and_writes_standar
     code, out, sandbox = _run(tmp_path, capsys, monkeypatch, priced(b"100"), max_credits=10**9)
     assert strict(out)["error"]["exit_code"] == 4
     assert code == 4 and sandbox.stats()["tasks"] == 0  # still more than any cap
-    # A change to the record writes it as standard JSON.
+    # The next rewrite writes the line anew as standard JSON, the record unchanged.
     from runner.ledger import Ledger
 
+    Ledger.open(ledger, write=True).close()
+    again = strict(ledger.read_text(encoding="utf-8"))
+    assert again["credits_used"] == 10**309 and again["estimated_credits"] is None
     opened = Ledger.open(ledger, write=True)
     [record] = opened.records.values()
     opened.put({**record, "error": "touched"})
