@@ -27,11 +27,10 @@ from runner.yamlanchors import (
     new_mark,
 )
 from runner.yamldoc import Document, Mark, UnreadableDocument
-from runner.yamlmerge import MAX_VALUES, Merges, MergeSource
+from runner.yamlmerge import MAX_DEPTH, MAX_VALUES, Merges, MergeSource
 from runner.yamlscalar import FIRST_CHARS, MAP, SEQ, key_problem, scalar_value, tag_problem
 
 __all__ = ["MAX_DEPTH", "MAX_VALUES", "Builder", "NeedsAllMarks"]
-MAX_DEPTH = 64
 _ANY_TAG = (None, "!")  # no tag, or the non-specific one: the kind of node decides
 
 

@@ -23,6 +23,7 @@ from runner.yamlanchors import (
 )
 from runner.yamldoc import Document, Mark, UnreadableDocument
 
+MAX_DEPTH = 64
 MAX_VALUES = 500_000  # after alias expansion: stops "billion laughs" documents
 
 
@@ -88,6 +89,11 @@ class Merges(Anchors):
             if memo is None:
                 memo = self.replay(event.anchor, lambda _: self.merge_source(path, depth))
                 self.merge_memo[event.anchor] = memo
+            elif depth + memo.height > MAX_DEPTH:
+                # Built once where it was first merged; merged deeper, its values are deeper
+                # too: a chain of anchors, each merged deeper than the last, nested thousands
+                # of levels and overflowed the stack of whatever read the data next.
+                raise self.fail(mark_of(event), f"nested deeper than {MAX_DEPTH} levels")
             sources.append(memo)
         elif type(event) is MappingStartEvent:
             if event.anchor is not None and not self.replaying:
@@ -104,7 +110,7 @@ class Merges(Anchors):
         outer = self.marks, self.key_marks, self.all_marks
         self.marks, self.key_marks, self.all_marks = {}, {}, True
         try:
-            data = self.mapping(path, depth + 1)
+            data = self.mapping(path, depth)  # its keys become keys of the mapping at `depth`
             marks, key_marks = self.marks, self.key_marks
         finally:
             self.marks, self.key_marks, self.all_marks = outer
@@ -112,7 +118,8 @@ class Merges(Anchors):
         by_key: dict[str, list[tuple[JsonPath, Mark]]] = {k: [] for k in data}
         for p, mark in marks.items():
             by_key[str(p[n])].append((p[n + 1 :], mark))
-        return MergeSource(data, by_key, {str(p[n]): m for p, m in key_marks.items() if len(p) == n + 1})
+        first_keys = {str(p[n]): m for p, m in key_marks.items() if len(p) == n + 1}
+        return MergeSource(data, by_key, first_keys, max((len(p) - n for p in marks), default=0))
 
     def merge_into(self, out: dict[str, Any], merged: MergeSource, path: JsonPath) -> None:
         """Add the keys of a `<<` source that `out` lacks: explicit keys win, and earlier
@@ -138,3 +145,4 @@ class MergeSource:
     data: dict[str, Any]
     marks: dict[str, list[tuple[JsonPath, Mark]]]
     key_marks: dict[str, Mark]
+    height: int  # levels its deepest value adds below the mapping merging it

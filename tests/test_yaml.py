@@ -384,3 +384,35 @@ def test_the_bound_on_values_that_skips_counting_holds_for_any_text(text: str) -
     except yaml.YAMLError:
         pass
     assert values <= most_values(text)
+
+
+def test_a_merge_source_merged_deeper_than_where_it_was_built_is_still_bounded(
+    write: Callable[..., Path],
+) -> None:
+    # A merge source is built once, where it is first merged. Each anchor of this chain merges
+    # the previous one 55 levels down: the metadata nested 2,000 levels deep passed validate
+    # and `run` died on it (RecursionError while writing the request: exit 70).
+    lines = ["version: 1", "name: t", "sizes: ['1:1']", "prompts: [{id: a, prompt: p}]", "metadata:"]
+    lines.append("  a0: &a0 {x: 1}")
+    for i in range(1, 40):
+        lines.append(f"  s{i}: {{<<: *a{i - 1}}}")
+        lines.append(f"  a{i}: &a{i} " + "{k: " * 55 + f"{{<<: *a{i - 1}}}" + "}" * 55)
+    msg = only_error(write("\n".join(lines) + "\n"))
+    assert ":10:236: error: nested deeper than 64 levels" in msg  # at `*a1` where a2 merges it
+
+
+def test_the_depth_bound_is_the_same_for_merged_and_written_values() -> None:
+    from runner.yamlio import MAX_DEPTH, load_text
+
+    def merged_at(depth: int, height: int) -> str:
+        source = "{k: " * (height - 1) + "x" + "}" * (height - 1)
+        return f"a: &a {{k: {source}}}\nb: " + "[" * (depth - 1) + "{<<: *a}" + "]" * (depth - 1) + "\n"
+
+    # The merging mapping at depth 40 + 24 levels of merged keys: the deepest value is at 64.
+    assert load_text(merged_at(40, 24), "m.yaml").data["b"]
+    with pytest.raises(InputError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        load_text(merged_at(40, 25), "m.yaml")
+    written = "b: " + "[" * 39 + "{k: " * 24 + "x" + "}" * 24 + "]" * 39 + "\n"
+    assert load_text(written, "m.yaml").data["b"]
+    with pytest.raises(InputError, match="nested deeper"):
+        load_text(written.replace("{k: x}", "{k: {k: x}}"), "m.yaml")
