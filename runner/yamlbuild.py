@@ -153,11 +153,13 @@ class Builder(Merges):
                 self.problem(mark_of(written), path, *problem)
                 self.skip(self.next_event(), path, depth)
                 continue
+            # A key's position is where it stands, also for one written as an alias (`*k :`):
+            # its anchor (`&k`) may be anywhere, even a value.
             if key in explicit:
                 if not self.all_marks:
                     raise NeedsAllMarks  # the message names the first one's line
                 kpath = (*path, key)
-                key_mark = mark_of(written)
+                key_mark = mark_of(kev)
                 self.problem(
                     key_mark,
                     kpath,
@@ -173,14 +175,14 @@ class Builder(Merges):
                     self.value(vev, (*path, key), depth + 1)  # raises
                 if self.all_marks:
                     kpath = (*path, key)
-                    start = written.start_mark
+                    start = kev.start_mark
                     self.key_marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
                     start = vev.start_mark
                     self.marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
                 explicit[key] = vev.value
                 continue
             kpath = (*path, key)
-            self.key_marks[kpath] = mark_of(written)
+            self.key_marks[kpath] = mark_of(kev)
             explicit[key] = self.value(vev, kpath, depth + 1)
         for source in sources:
             self.merge_into(explicit, source, path)
