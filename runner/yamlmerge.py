@@ -80,6 +80,10 @@ class Merges(Anchors):
 
     def merge_item(self, event: Event, path: JsonPath, depth: int, sources: list[MergeSource]) -> None:
         self.count(event)
+        if depth >= MAX_DEPTH:
+            # A source is read one level deeper than the mapping merging it, and not through
+            # the builder's value check: `{<<: {<<: ...}}` 3,000 deep overflowed the stack.
+            raise self.fail(mark_of(event), f"nested deeper than {MAX_DEPTH} levels")
         if type(event) is AliasEvent:
             anchor = self.anchor(event, MERGES_ITSELF)
             if type(self.tape[anchor.start]) is not MappingStartEvent:
@@ -89,10 +93,11 @@ class Merges(Anchors):
             if memo is None:
                 memo = self.replay(event.anchor, lambda _: self.merge_source(path, depth))
                 self.merge_memo[event.anchor] = memo
-            elif depth + memo.height > MAX_DEPTH:
+            elif depth + 1 + memo.height > MAX_DEPTH:
                 # Built once where it was first merged; merged deeper, its values are deeper
                 # too: a chain of anchors, each merged deeper than the last, nested thousands
-                # of levels and overflowed the stack of whatever read the data next.
+                # of levels and overflowed the stack of whatever read the data next. The bound
+                # is the one a first build meets (merge_source).
                 raise self.fail(mark_of(event), f"nested deeper than {MAX_DEPTH} levels")
             sources.append(memo)
         elif type(event) is MappingStartEvent:
@@ -110,7 +115,9 @@ class Merges(Anchors):
         outer = self.marks, self.key_marks, self.all_marks
         self.marks, self.key_marks, self.all_marks = {}, {}, True
         try:
-            data = self.mapping(path, depth)  # its keys become keys of the mapping at `depth`
+            # One level deeper than the mapping merging it, as written: `{<<: {<<: ...}}`
+            # nests no data, but each level is a recursion of this builder.
+            data = self.mapping(path, depth + 1)
             marks, key_marks = self.marks, self.key_marks
         finally:
             self.marks, self.key_marks, self.all_marks = outer

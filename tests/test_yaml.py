@@ -401,18 +401,26 @@ def test_a_merge_source_merged_deeper_than_where_it_was_built_is_still_bounded(
     assert ":10:236: error: nested deeper than 64 levels" in msg  # at `*a1` where a2 merges it
 
 
-def test_the_depth_bound_is_the_same_for_merged_and_written_values() -> None:
+def test_a_merge_source_meets_the_same_depth_bound_built_or_reused() -> None:
     from runner.yamlio import MAX_DEPTH, load_text
 
-    def merged_at(depth: int, height: int) -> str:
+    def merged_at(depth: int, height: int, *, reused: bool) -> str:
         source = "{k: " * (height - 1) + "x" + "}" * (height - 1)
-        return f"a: &a {{k: {source}}}\nb: " + "[" * (depth - 1) + "{<<: *a}" + "]" * (depth - 1) + "\n"
+        first = "s: {<<: *a}\n" if reused else ""  # built here, at depth 1, then reused
+        return f"a: &a {{k: {source}}}\n{first}b: " + "[" * (depth - 1) + "{<<: *a}" + "]" * (depth - 1)
 
-    # The merging mapping at depth 40 + 24 levels of merged keys: the deepest value is at 64.
-    assert load_text(merged_at(40, 24), "m.yaml").data["b"]
-    with pytest.raises(InputError, match=f"nested deeper than {MAX_DEPTH} levels"):
-        load_text(merged_at(40, 25), "m.yaml")
-    written = "b: " + "[" * 39 + "{k: " * 24 + "x" + "}" * 24 + "]" * 39 + "\n"
-    assert load_text(written, "m.yaml").data["b"]
-    with pytest.raises(InputError, match="nested deeper"):
-        load_text(written.replace("{k: x}", "{k: {k: x}}"), "m.yaml")
+    for reused in (False, True):
+        assert load_text(merged_at(40, 23, reused=reused), "m.yaml").data["b"]
+        with pytest.raises(InputError, match=f"nested deeper than {MAX_DEPTH} levels"):
+            load_text(merged_at(40, 24, reused=reused), "m.yaml")
+
+
+@pytest.mark.parametrize("level", ["{<<: ", "{<<: [", "{<<: [{}, "])
+def test_merges_nested_in_merges_are_bounded_not_a_crash(level: str) -> None:
+    # Merge sources nest no data, but each is read inside the one before: 3,000 of them
+    # overflowed Python's stack (RecursionError, exit 70).
+    from runner.yamlio import load_text
+
+    close = "}" if level == "{<<: " else "]}"
+    with pytest.raises(InputError, match=r"m\.yaml:1:\d+: nested deeper than 64 levels"):
+        load_text("a: " + level * 3000 + "{x: 1}" + close * 3000 + "\n", "m.yaml")
