@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-from decimal import Decimal
 from typing import Any, NoReturn
 
 # Python converts integers of at most this many digits to and from text (sys.int_info).
@@ -42,6 +41,8 @@ def exact_float(text: str) -> float | int:
     value = float(text)
     if math.isfinite(value):
         return value
+    from decimal import Decimal  # ~2 ms to import, and only a number past a float needs it
+
     try:
         number = Decimal(text)
     except ArithmeticError:  # an exponent past what decimal holds: more digits than any
