@@ -43,7 +43,11 @@ class _PendingContext:
     def __init__(self) -> None:
         self._context: ssl.SSLContext | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._make, name="imgbatch-tls", daemon=True)
+        # Not a daemon: a run that ends before it needs the context (a no-op rerun, a refusal)
+        # must not finalise the interpreter while this thread is inside OpenSSL, which crashed
+        # such runs with SIGSEGV now and then (exit -11 instead of 0 or 4). Exit waits for it
+        # instead: at most the rest of the 20-40 ms.
+        self._thread = threading.Thread(target=self._make, name="imgbatch-tls", daemon=False)
         self._thread.start()
 
     def _make(self) -> None:
