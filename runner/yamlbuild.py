@@ -32,6 +32,9 @@ from runner.yamlscalar import FIRST_CHARS, MAP, SEQ, key_problem, scalar_value, 
 
 __all__ = ["MAX_DEPTH", "MAX_VALUES", "Builder", "NeedsAllMarks"]
 _ANY_TAG = (None, "!")  # no tag, or the non-specific one: the kind of node decides
+# `<<` merges when plain and untagged (or tagged as what it is); `! <<` and `!!str <<` are
+# the text "<<", as `!` and `!!str` make text everywhere else.
+_MERGE_TAGS = (None, "tag:yaml.org,2002:merge")
 
 
 class NeedsAllMarks(Exception):
@@ -143,7 +146,7 @@ class Builder(Merges):
                 problem = key_problem(written)
             # JSON keys are strings: take the key exactly as typed (`2024:` is the key "2024").
             key = written.value
-            if key == "<<" and not written.style:
+            if key == "<<" and not written.style and written.tag in _MERGE_TAGS:
                 if self.muted:
                     self.skip(self.next_event(), path, depth)
                 else:

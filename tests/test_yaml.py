@@ -424,3 +424,12 @@ def test_merges_nested_in_merges_are_bounded_not_a_crash(level: str) -> None:
     close = "}" if level == "{<<: " else "]}"
     with pytest.raises(InputError, match=r"m\.yaml:1:\d+: nested deeper than 64 levels"):
         load_text("a: " + level * 3000 + "{x: 1}" + close * 3000 + "\n", "m.yaml")
+
+
+def test_a_tagged_merge_key_is_the_text_it_says() -> None:
+    # `!` and `!!str` make text everywhere: `! <<` is the key "<<", not a merge.
+    from runner.yamlio import load_text
+
+    assert load_text("a: {! <<: {x: 1}}\n", "m.yaml").data == {"a": {"<<": {"x": 1}}}
+    assert load_text("a: {!!str <<: x, '<<': y}\n", "m.yaml").problems[0].message.startswith("key '<<'")
+    assert load_text("a: {!!merge <<: {x: 1}, <<: {y: 2}}\n", "m.yaml").data == {"a": {"x": 1, "y": 2}}
