@@ -12,6 +12,7 @@ import yaml
 
 from runner.yamlbuild import MAX_VALUES
 from runner.yamldoc import UnreadableDocument
+from runner.yamltext import LINE_BREAK, line_col
 
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser as _Parser
@@ -59,6 +60,10 @@ def syntax_errors(text: str, shown: str) -> Iterator[None]:
             else f"not readable as YAML: {_one_line(str(e))}"
         )
         raise UnreadableDocument(shown, line, col, what, "remove control characters from the file") from None
+    except UnicodeEncodeError as e:  # libyaml reads UTF-8: a lone surrogate (text not from a file)
+        line, col = line_col(text[: e.start])
+        what = f"not readable as YAML: U+{ord(text[e.start]):04X} is half of a character (a lone surrogate)"
+        raise UnreadableDocument(shown, line, col, what, "save the text as UTF-8") from None
 
 
 def events(text: str) -> Callable[[], Any]:
@@ -120,12 +125,15 @@ def _reader_position(text: str, error: yaml.YAMLError) -> tuple[int, int]:
     offset = getattr(error, "position", None)
     if not isinstance(offset, int):
         return 1, 1
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+    if yaml.__with_libyaml__:
+        # libyaml reads the text as UTF-8 and says where in bytes: counted as characters,
+        # a control character after an 'ä' was placed past it, or on a line that is not there.
+        offset = len(text.encode("utf-8")[:offset].decode("utf-8", "ignore"))
+    return line_col(text[:offset])
 
 
 def _line_text(text: str, line: int) -> str:
-    lines = text.split("\n", line)
+    lines = LINE_BREAK.split(text, line)
     return lines[line - 1] if len(lines) >= line else ""
 
 

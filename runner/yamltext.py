@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 
 from runner.yamldoc import UnreadableDocument
 
 MAX_BYTES = 32 * 1024 * 1024
+# The line breaks of YAML 1.1, which libyaml reads and counts in its positions: a position
+# worked out here must count the same ones (a file may end its lines in CR alone).
+LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def line_col(before: str) -> tuple[int, int]:
+    """The 1-based line and column of the character after `before`, as libyaml counts them."""
+    lines = LINE_BREAK.split(before)
+    return len(lines), len(lines[-1]) + 1
 
 
 def read_bounded(path: str | os.PathLike[str], shown: str) -> bytes:
@@ -64,8 +74,7 @@ def decode(raw: bytes, shown: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        line, col = line_col(raw[: e.start].decode("utf-8"))  # in characters, as elsewhere
         raise UnreadableDocument(
             shown,
             line,

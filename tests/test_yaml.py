@@ -433,3 +433,29 @@ def test_a_tagged_merge_key_is_the_text_it_says() -> None:
     assert load_text("a: {! <<: {x: 1}}\n", "m.yaml").data == {"a": {"<<": {"x": 1}}}
     assert load_text("a: {!!str <<: x, '<<': y}\n", "m.yaml").problems[0].message.startswith("key '<<'")
     assert load_text("a: {!!merge <<: {x: 1}, <<: {y: 2}}\n", "m.yaml").data == {"a": {"x": 1, "y": 2}}
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r", "\x85", "\u2028"])
+def test_unreadable_characters_are_placed_on_their_line_whatever_ends_lines(
+    write: Callable[..., Path], newline: str
+) -> None:
+    # libyaml says where a control character is in UTF-8 bytes, and counts CR, NEL and U+2028
+    # as line breaks: the 'ä' and '🐱' before it moved it right, or to a line not in the file.
+    head = ["version: 1", "name: Kätzchen 🐱", "sizes: ['1:1']"]
+    control = newline.join([*head, "prompts: [{id: a, prompt: p\x07}]", ""])
+    assert ":4:28: error: not readable as YAML: the control character U+0007" in only_error(write(control))
+    tab = newline.join([*head, "prompts:", "\t- {id: a, prompt: p}", ""])
+    assert ":5:1: error: YAML syntax error: tabs cannot indent YAML" in only_error(write(tab))
+    bom = newline.join([*head, "\ufeffprompts: [{id: a, prompt: p}]", ""])
+    assert ":4:1: error: YAML syntax error: an invisible byte-order mark" in only_error(write(bom))
+    latin1 = newline.join([*head, "prompts: [{id: a, prompt: Kätzchen}]", ""]).encode()
+    latin1 = latin1.replace("Kätzchen}".encode(), b"K\xe4tzchen}")
+    assert ":4:28: error: byte 0xE4 is not UTF-8" in only_error(write(latin1))
+
+
+def test_a_lone_surrogate_is_refused_with_its_place() -> None:
+    # Files cannot hold one (decoding refuses it); text given in process can.
+    from runner.yamlio import load_text
+
+    with pytest.raises(InputError, match=r"m\.yaml:2:5: not readable as YAML: U\+D800 is half of a"):
+        load_text("a: 1\nb: x\ud800\n", "m.yaml")
