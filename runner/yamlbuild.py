@@ -126,6 +126,20 @@ class Builder(Merges):
     def sequence(self, path: JsonPath, depth: int) -> list[Any]:
         items: list[Any] = []
         while type(event := self.next_event()) is not SequenceEndEvent:
+            if (
+                not self.all_marks
+                and type(event) is ScalarEvent
+                and event.anchor is None
+                and event.tag is None
+                and _plain_text(event)
+            ):
+                # Placed only when asked, as the text values of mappings are: a position per
+                # item of `[a, a, ...]` was most of the memory of a file refused at the budget.
+                self.values += 1
+                if self.values > MAX_VALUES or depth >= MAX_DEPTH:
+                    self.value(event, (*path, len(items)), depth + 1)  # raises
+                items.append(event.value)
+                continue
             items.append(self.value(event, (*path, len(items)), depth + 1))
         return items
 

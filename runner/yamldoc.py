@@ -34,9 +34,9 @@ Marks = dict[JsonPath, Mark]
 class Document:
     """A loaded YAML file: plain JSON-like data plus the position of every value.
 
-    The positions of most values (the text values of mappings) are only worked out when first
-    asked for, by reading the text again: a valid manifest rarely needs any, and keeping one
-    per value was a fifth of the time to read 10,000 prompts."""
+    The positions of most values (the text values of mappings and lists) are only worked out
+    when first asked for, by reading the text again: a valid manifest rarely needs any, and
+    keeping one per value was a fifth of the time to read 10,000 prompts."""
 
     path: str
     data: Any

@@ -459,3 +459,42 @@ def test_a_lone_surrogate_is_refused_with_its_place() -> None:
 
     with pytest.raises(InputError, match=r"m\.yaml:2:5: not readable as YAML: U\+D800 is half of a"):
         load_text("a: 1\nb: x\ud800\n", "m.yaml")
+
+
+def test_an_alias_bomb_of_one_wide_list_is_refused_fast_and_small() -> None:
+    # 240,000 items aliased twice: a position kept per item made it 2 s and 220 MB to refuse.
+    # Measured in a process of its own: this one's peak is other tests' too.
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, time\n"
+        "from runner.errors import InputError\n"
+        "from runner.yamlio import load_text\n"
+        "text = 'a: &a [' + 'x,' * 240_000 + ']\\nb: *a\\nc: *a\\n'\n"
+        "started = time.process_time()\n"
+        "try:\n"
+        "    load_text(text, 'm.yaml')\n"
+        "except InputError as e:\n"
+        "    print(e)\n"
+        "print(time.process_time() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    message, figures = out.splitlines()
+    assert "m.yaml:1:40000: more than 500,000 values after expanding aliases" in message
+    cpu, rss_kib = figures.split()
+    assert float(cpu) < 1.5 and int(rss_kib) < 150 * 1024
+
+
+def test_positions_of_list_items_are_worked_out_when_asked() -> None:
+    from runner.yamlio import load_text
+
+    doc = load_text("a: [x, 1, 'y', !t z, &q w, *q]\nb:\n  - - v\n", "m.yaml")
+    assert doc.data == {"a": ["x", 1, "y", "z", "w", "w"], "b": [["v"]]}
+    # an alias's value is placed where its anchor is, as a value of the anchored text
+    assert [doc.marks[("a", i)] for i in range(6)] == [(1, 5), (1, 8), (1, 11), (1, 16), (1, 22), (1, 22)]
+    assert doc.marks[("b", 0, 0)] == (3, 7)
+    assert doc.problems[0].text() == (
+        "m.yaml:1:16: error: $.a[3]: the tag !t is not supported; write the value plainly"
+        " (imgbatch reads no tags: quote the value if it is text)"
+    )
