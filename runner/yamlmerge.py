@@ -135,12 +135,16 @@ class Merges(Anchors):
             if key in out:
                 continue
             out[key] = val
-            kpath = (*path, key)
-            self.key_marks[kpath] = merged.key_marks[key]
             marks = merged.marks[key]
             self.values += len(marks)
             if self.values > MAX_VALUES:
                 raise self.over_budget(merged.key_marks[key])
+            if not self.all_marks:
+                # Placed when asked (see Document): copying a position per merged value for
+                # each mapping merging a large source was half the memory of a merge bomb.
+                continue
+            kpath = (*path, key)
+            self.key_marks[kpath] = merged.key_marks[key]
             for suffix, mark in marks:
                 self.marks[(*kpath, *suffix)] = mark
 

@@ -461,10 +461,10 @@ def test_a_lone_surrogate_is_refused_with_its_place() -> None:
         load_text("a: 1\nb: x\ud800\n", "m.yaml")
 
 
-def test_an_alias_bomb_of_one_wide_list_is_refused_fast_and_small() -> None:
-    # 240,000 items aliased twice: a position kept per item made it 2 s and 220 MB to refuse.
-    # Measured in a process of its own: this one's peak is other tests' too. Its peak is
-    # /proc's VmHWM: ru_maxrss keeps the peak of the process it was forked from.
+def _refusal_cost(text: str) -> tuple[str, float, int]:
+    """The message, CPU seconds and peak memory (KiB) of loading Python expression `text`,
+    in a process of its own: this one's peak is other tests' too. The peak is /proc's VmHWM:
+    ru_maxrss keeps the peak of the process it was forked from."""
     import subprocess
     import sys
 
@@ -472,7 +472,7 @@ def test_an_alias_bomb_of_one_wide_list_is_refused_fast_and_small() -> None:
         "import re, time\n"
         "from runner.errors import InputError\n"
         "from runner.yamlio import load_text\n"
-        "text = 'a: &a [' + 'x,' * 240_000 + ']\\nb: *a\\nc: *a\\n'\n"
+        f"text = {text}\n"
         "started = time.process_time()\n"
         "try:\n"
         "    load_text(text, 'm.yaml')\n"
@@ -483,9 +483,35 @@ def test_an_alias_bomb_of_one_wide_list_is_refused_fast_and_small() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     message, figures = out.splitlines()
-    assert "m.yaml:1:40000: more than 500,000 values after expanding aliases" in message
-    cpu, rss_kib = figures.split()
-    assert float(cpu) < 1.5 and int(rss_kib) < 150 * 1024
+    cpu, peak_kib = figures.split()
+    return message, float(cpu), int(peak_kib)
+
+
+_MERGED_KEYS = "'a: &a {' + ','.join(f'k{i}: v' for i in range(1000)) + '}\\n'"
+
+
+@pytest.mark.parametrize(
+    ("text", "cpu", "mib", "before"),
+    [
+        # 240,000 items aliased twice: a position was kept per item
+        ("'a: &a [' + 'x,' * 240_000 + ']\\nb: *a\\nc: *a\\n'", 1.2, 130, "2.0 s, 220 MB"),
+        # billion laughs: ten lists of ten aliases of the one before
+        (
+            "'a0: &a0 [' + ', '.join(['x'] * 10) + ']\\n'"
+            " + ''.join(f'a{i}: &a{i} [' + ', '.join([f'*a{i - 1}'] * 10) + ']\\n' for i in range(1, 10))",
+            0.5,
+            80,
+            "1.0 s, 120 MB",
+        ),
+        # a 1,000-key mapping merged into 2,000: its positions were copied for each
+        (_MERGED_KEYS + " + 'l: [' + ','.join(['{<<: *a}'] * 2000) + ']'", 0.3, 80, "0.6 s, 130 MB"),
+    ],
+    ids=["wide-list", "laughs", "merged-keys"],
+)
+def test_bombs_are_refused_fast_and_small(text: str, cpu: float, mib: int, before: str) -> None:
+    message, used, peak_kib = _refusal_cost(text)
+    assert "more than 500,000 values after expanding aliases" in message
+    assert used < cpu and peak_kib < mib * 1024, f"{used:.2f} s, {peak_kib // 1024} MiB; before: {before}"
 
 
 def test_positions_of_list_items_are_worked_out_when_asked() -> None:
