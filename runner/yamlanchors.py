@@ -24,6 +24,7 @@ SequenceStartEvent: Any = events.SequenceStartEvent
 StreamEndEvent: Any = events.StreamEndEvent
 T = TypeVar("T")
 MERGES_ITSELF = "a '<<' merge refers to the mapping it is part of (recursive anchor)"
+ALIASES_ITSELF = "an alias refers to itself (recursive anchor)"
 new_mark = tuple.__new__  # Mark(...) without its Python-level __new__: one is made per value
 
 
@@ -65,6 +66,9 @@ class Anchors:
                 "define the anchor (&name) before its first use",
             )
         if recursive and alias.anchor in self.open:
+            if recursive == MERGES_ITSELF and type(self.tape[anchor.start]) is not MappingStartEvent:
+                # `<<: &l [*l]`, or a list holding the merging mapping: no mapping merges itself
+                recursive = ALIASES_ITSELF
             hint = "merge a mapping that does not contain this one" if recursive == MERGES_ITSELF else ""
             raise self.fail(anchor.mark, recursive, hint)
         return anchor

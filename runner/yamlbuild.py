@@ -14,6 +14,7 @@ from typing import Any
 
 from runner.diagnostics import Diagnostic, JsonPath, format_json_path
 from runner.yamlanchors import (
+    ALIASES_ITSELF,
     AliasEvent,
     DocumentEndEvent,
     Event,
@@ -97,7 +98,7 @@ class Builder(Merges):
             if self.muted:  # a skipped value: nothing to read past, nothing to expand
                 self.anchor(event, "")
                 return None
-            self.anchor(event, "an alias refers to itself (recursive anchor)")
+            self.anchor(event, ALIASES_ITSELF)
             return self.replay(event.anchor, lambda first: self.value(first, path, depth))
         if event.anchor is not None and not self.replaying:
             return self.anchored(event, lambda first: self.node(first, path, depth))
