@@ -47,8 +47,8 @@ class _PendingContext:
         # must not finalise the interpreter while this thread is inside OpenSSL, which crashed
         # such runs with SIGSEGV now and then (exit -11 instead of 0 or 4). Exit waits for it
         # instead: at most the rest of the 20-40 ms.
-        self._thread = threading.Thread(target=self._make, name="imgbatch-tls", daemon=False)
-        self._thread.start()
+        self._done = threading.Event()
+        threading.Thread(target=self._make, name="imgbatch-tls", daemon=False).start()
 
     def _make(self) -> None:
         try:
@@ -57,9 +57,15 @@ class _PendingContext:
             self._error = _unusable_certificates(e)
         except BaseException as e:  # raised where the context is needed, as if made there
             self._error = e
+        finally:
+            self._done.set()
 
     def get(self) -> ssl.SSLContext:
-        self._thread.join()
+        # An event, not join(): Python 3.11 takes a join() cut short by a signal (SIGTERM with
+        # SIGINT ignored raises KeyboardInterrupt wherever the run is) for the end of the
+        # thread, so exit would not wait for it and OpenSSL's clean-up at exit would race its
+        # work: SIGSEGV in 1 run in 8 of those killed while waiting here.
+        self._done.wait()
         if self._error is not None:
             raise self._error
         assert self._context is not None

@@ -145,3 +145,39 @@ def test_unusable_ca_certificates_are_a_one_line_error_and_nothing_is_recorded(
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert sum(sandbox.submits.values()) == 0
     assert not ledger.exists() or ledger.read_text() == ""
+
+
+def test_a_run_cut_short_while_the_tls_context_is_made_still_waits_for_it_at_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A signal that interrupts the wait (SIGTERM with SIGINT ignored raises KeyboardInterrupt)
+    # must leave the thread known as running, so that exit waits for it: exiting while it is
+    # inside OpenSSL crashed with SIGSEGV. A FIFO as the CA file holds the thread in OpenSSL.
+    import os
+    import signal
+    import threading
+
+    from runner.errors import ConfigError
+    from runner.slots import _pending_context
+
+    fifo = tmp_path / "ca.pem"
+    os.mkfifo(fifo)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, interrupt)
+    monkeypatch.setenv("SSL_CERT_FILE", str(fifo))
+    try:
+        pending = _pending_context()
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(KeyboardInterrupt):
+            pending.get()
+        assert [t for t in threading.enumerate() if t.name == "imgbatch-tls" and t.is_alive()]
+        with open(fifo, "wb") as writer:  # lets OpenSSL read on, and find no certificate
+            writer.write(b"not a certificate\n")
+        with pytest.raises(ConfigError, match="cannot be loaded"):
+            pending.get()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
