@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runner.cliopts import MAX_PLAN_TASKS, PATHS, SHARD_OPTION
-from runner.errordoc import remember_format
+from runner.cliopts import MAX_PLAN_TASKS, PATHS, SHARD_OPTION, format_option
 
 if TYPE_CHECKING:
     from runner.shard import Shard
@@ -25,15 +24,7 @@ def register(group: click.Group) -> None:
 @click.command()
 @PATHS
 @MAX_PLAN_TASKS
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "github"]),
-    default="text",
-    callback=remember_format,
-    show_default=True,
-    help="github prints workflow annotation lines.",
-)
+@format_option("text", "json", "github", help="github prints workflow annotation lines.")
 @click.option("--strict", is_flag=True, help="Treat warnings as failures.")
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool) -> None:
@@ -49,14 +40,7 @@ def validate(ctx: click.Context, paths: tuple[str, ...], fmt: str, strict: bool)
 @click.command()
 @PATHS
 @MAX_PLAN_TASKS
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "jsonl"]),
-    default="table",
-    show_default=True,
-    callback=remember_format,
-)
+@format_option("table", "json", "jsonl")
 @click.option(
     "--ledger",
     "ledger_path",

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner.cliopts import LEDGER_OPTION, OUT_OPTION, PATHS, ledger_option
-from runner.errordoc import remember_format
+from runner.cliopts import LEDGER_OPTION, OUT_OPTION, PATHS, format_option, ledger_option
 
 
 def register(group: click.Group) -> None:
@@ -41,15 +40,7 @@ def prune(ctx: click.Context, paths: tuple[str, ...], ledger_path: Path, out_dir
     help="Compare with the manifests at this git revision (e.g. origin/main), read with git show.",
 )
 @ledger_option("Tasks it already holds cost nothing; the prices it has seen set the estimate.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    callback=remember_format,
-    show_default=True,
-    help="markdown is a pull-request comment.",
-)
+@format_option("text", "markdown", "json", help="markdown is a pull-request comment.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when tasks were added or removed.")
 @click.pass_context
 def diff(

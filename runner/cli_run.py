@@ -17,8 +17,7 @@ from runner.cliconn import (
     connection_options,
     ledger_and_out,
 )
-from runner.cliopts import MAX_PLAN_TASKS, PATHS, SHARD_OPTION
-from runner.errordoc import remember_format
+from runner.cliopts import MAX_PLAN_TASKS, PATHS, SHARD_OPTION, format_option
 
 if TYPE_CHECKING:
     from runner.shard import Shard
@@ -95,15 +94,7 @@ def register(group: click.Group) -> None:
     is_flag=True,
     help="Submit and return; a later run or 'imgbatch status --refresh' picks the tasks up.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    callback=remember_format,
-    show_default=True,
-    help="json prints a machine-readable summary on stdout.",
-)
+@format_option("text", "json", help="json prints a machine-readable summary on stdout.")
 @SHARD_OPTION
 @click.pass_context
 def run(
@@ -169,14 +160,7 @@ def run(
 @MAX_IMAGE_MB
 @DOWNLOAD_TIMEOUT
 @connection_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    callback=remember_format,
-)
+@format_option("text", "json")
 @click.pass_context
 def status(
     ctx: click.Context,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from runner.errordoc import remember_format
 from runner.errors import ImgbatchError
 from runner.ledger import DEFAULT_LEDGER
 from runner.limits import DEFAULT_MAX_PLAN_TASKS, PLAN_LIMIT_KEY
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 SHARE = click.FloatRange(0.0, 1.0)
 PATHS = click.argument("paths", nargs=-1, required=True, type=click.Path())
 
+
 def ledger_option(
     help: str = "The results ledger (JSON Lines; keep it in git).",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -27,6 +29,22 @@ def ledger_option(
         type=click.Path(dir_okay=False, path_type=Path),
         default=DEFAULT_LEDGER,
         show_default=True,
+        help=help,
+    )
+
+
+def format_option(
+    *choices: str, help: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--format`, the first choice the default; the top-level handler learns the choice, so an
+    error too comes out as one JSON document when it is json."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        callback=remember_format,
         help=help,
     )
 
