@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -535,3 +536,71 @@ def test_positions_of_list_items_are_worked_out_when_asked() -> None:
         "m.yaml:1:16: error: $.a[3]: the tag !t is not supported; write the value plainly"
         " (imgbatch reads no tags: quote the value if it is text)"
     )
+
+
+def _random_document(rng: random.Random) -> str:
+    """A small YAML document mixing what the builder treats apart: anchors, aliases (also as
+    keys), merges and merge lists, tags, empty values, repeated keys, block and flow styles."""
+    anchors: list[str] = []
+
+    def props() -> str:
+        out = ""
+        if rng.random() < 0.25:
+            anchors.append(f"n{len(anchors)}")
+            out += f"&{anchors[-1]} "
+        return out + (rng.choice(["!!map ", "!!seq ", "! ", "!t ", "!!str "]) if rng.random() < 0.1 else "")
+
+    def key() -> str:
+        if anchors and rng.random() < 0.1:
+            return f"*{rng.choice(anchors)} "
+        return rng.choice(
+            ["k", "j", "<<", "<<", "'<<'", "! <<", f"&m{rng.randrange(99)} key", "!!str s", "1", "~"]
+        )
+
+    def flow(depth: int) -> str:
+        r = rng.random()
+        if depth > 3 or r < 0.4:
+            if anchors and rng.random() < 0.25:
+                return f"*{rng.choice(anchors)}"
+            return props() + rng.choice(
+                ["a", "1", "2.5", "true", "null", "", "'q'", '"d"', "x y", "! 4", "!!int 5"]
+            )
+        if r < 0.7:
+            return props() + "[" + ", ".join(flow(depth + 1) for _ in range(rng.randrange(4))) + "]"
+        return props() + "{" + ", ".join(f"{key()}: {flow(depth + 1)}" for _ in range(rng.randrange(4))) + "}"
+
+    def block(depth: int, indent: str) -> str:
+        r = rng.random()
+        if depth > 3 or r < 0.3:
+            return " " + flow(depth)
+        head = " " + props().strip() if rng.random() < 0.3 else ""
+        if r < 0.6:
+            return head + "".join(
+                f"\n{indent}-" + block(depth + 1, indent + "  ") for _ in range(rng.randint(1, 3))
+            )
+        return head + "".join(
+            f"\n{indent}{key()}:" + block(depth + 1, indent + "  ") for _ in range(rng.randint(1, 4))
+        )
+
+    return block(0, "").lstrip() + "\n"
+
+
+def test_a_read_without_positions_gives_what_a_read_with_all_of_them_gives() -> None:
+    # A valid read places only some values and works out the rest when asked, by reading the
+    # text again: both reads must agree on everything else, whichever way a value is reached.
+    from runner.yamlio import _build, load_text
+
+    rng = random.Random(20261125)
+    compared = 0
+    for _ in range(600):
+        text = _random_document(rng)
+        try:
+            doc = load_text(text, "m.yaml")
+        except InputError:
+            continue
+        full = _build(text, "m.yaml", all_marks=True)
+        assert repr(doc.data) == repr(full.data), text
+        assert [d.text() for d in doc.problems] == [d.text() for d in full.problems], text
+        assert (doc.marks, doc.key_marks) == (full.marks, full.key_marks), text
+        compared += 1
+    assert compared > 200
