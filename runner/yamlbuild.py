@@ -49,6 +49,13 @@ def _plain_text(event: Event) -> bool:
     return not event.implicit[0] or bool(value and value[0] not in FIRST_CHARS)
 
 
+def _plain_value(event: Event) -> bool:
+    """Whether an untagged scalar reads as its text or, plain and empty, as null (`a:` in
+    `{a, b, c}`): its value is then `value if value or not implicit[0] else None`."""
+    value = event.value
+    return not event.implicit[0] or not value or value[0] not in FIRST_CHARS
+
+
 class Builder(Merges):
     """Turns one document's events into JSON-like values, recording positions and
     collecting problems. Aliases are expanded (each use counts against MAX_VALUES)."""
@@ -132,14 +139,15 @@ class Builder(Merges):
                 and type(event) is ScalarEvent
                 and event.anchor is None
                 and event.tag is None
-                and _plain_text(event)
+                and _plain_value(event)
             ):
                 # Placed only when asked, as the text values of mappings are: a position per
                 # item of `[a, a, ...]` was most of the memory of a file refused at the budget.
                 self.values += 1
                 if self.values > MAX_VALUES or depth >= MAX_DEPTH:
                     self.value(event, (*path, len(items)), depth + 1)  # raises
-                items.append(event.value)
+                value = event.value
+                items.append(value if value or not event.implicit[0] else None)
                 continue
             items.append(self.value(event, (*path, len(items)), depth + 1))
         return items
@@ -187,7 +195,7 @@ class Builder(Merges):
                 self.skip(self.next_event(), kpath, depth)
                 continue
             vev = self.next_event()
-            if type(vev) is ScalarEvent and vev.anchor is None and vev.tag is None and _plain_text(vev):
+            if type(vev) is ScalarEvent and vev.anchor is None and vev.tag is None and _plain_value(vev):
                 self.values += 1
                 if self.values > MAX_VALUES or depth >= MAX_DEPTH:
                     self.value(vev, (*path, key), depth + 1)  # raises
@@ -197,7 +205,8 @@ class Builder(Merges):
                     self.key_marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
                     start = vev.start_mark
                     self.marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
-                explicit[key] = vev.value
+                value = vev.value
+                explicit[key] = value if value or not vev.implicit[0] else None
                 continue
             kpath = (*path, key)
             self.key_marks[kpath] = mark_of(kev)
