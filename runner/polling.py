@@ -24,12 +24,20 @@ class Poller:
         self.schedule = PollSchedule(ctx.opts.poll_interval)
 
     async def poll(self, record: Record) -> Record:
+        cls = size_class(record["params"])
+        # When this run's submit of it was answered: its age is known, so the schedule applies.
+        answered = self.ctx.answered_at.pop(record["submit_id"], None)
+        probe = answered is not None and not self.ctx.opts.poll_once and self.schedule.claim_probe(cls)
+        try:
+            return await self._poll(record, cls, answered, probe)
+        finally:
+            if probe:
+                self.schedule.release_probe(cls)
+
+    async def _poll(self, record: Record, cls: str, answered: float | None, probe: bool) -> Record:
         ctx = self.ctx
         opts = ctx.opts
         loop = asyncio.get_running_loop()
-        cls = size_class(record["params"])
-        # When this run's submit of it was answered: its age is known, so the schedule applies.
-        answered = ctx.answered_at.pop(record["submit_id"], None)
         deadline = submitted_at(record) + opts.task_timeout
         was = record["status"]
         queries = 0
@@ -45,6 +53,11 @@ class Poller:
             if denials and not opts.poll_once:
                 wait = denial_wait(opts.lost_after, len(denials), time.monotonic() - denials[0])
                 await asyncio.sleep(max(0.0, min(wait, deadline - time.time())))
+            elif probe and answered is not None and self.schedule.probing(cls):
+                # Every --poll-interval from the submit's answer, as a fixed-interval client asks.
+                waits += 1
+                wake = answered + waits * self.schedule.poll_interval
+                await asyncio.sleep(max(0.0, min(wake - loop.time(), deadline - time.time())))
             elif not opts.poll_once and not waits and answered is not None:
                 await self._first_wait(cls, answered, deadline)
                 waits += 1

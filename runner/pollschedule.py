@@ -14,6 +14,9 @@ task first when most of its class were done by then. Most tasks are then asked o
   * Never sooner than --poll-interval, never later than MAX_FIRST_WAIT (a learnt figure that
     is wrong must not stall a run); a task not done at its first query is asked again after
     --poll-interval, growing 1.5x per query up to POLL_CAP.
+  * Until a class has learnt what its tasks take, one of its tasks (its probe) is asked every
+    --poll-interval, without growth: the first image of a class is found done as soon as a
+    client asking every task at that interval would find it, at the cost of one task's queries.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class _Class:
     took: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT))
     unfinished_at: float = 0.0  # the oldest age at which a task was found not finished
     first_wait: float | None = None  # learnt from `took`; None while nothing completed
+    probing: bool = False  # one of its tasks is being asked every --poll-interval
 
 
 class PollSchedule:
@@ -61,6 +65,23 @@ class PollSchedule:
         # The exponent is bounded: a task of a long run may be asked thousands of times
         # (--poll-interval 0 asks without waiting), and 1.5 ** 1800 overflows.
         return min(POLL_CAP, self.poll_interval * GROWTH ** min(query - 1, 64))
+
+    def claim_probe(self, cls: str) -> bool:
+        """Whether a task of `cls` about to be asked about should be the class's probe: the
+        class has learnt nothing yet and no other task is its probe."""
+        state = self._classes.setdefault(cls, _Class())
+        if state.first_wait is not None or state.probing:
+            return False
+        state.probing = True
+        return True
+
+    def probing(self, cls: str) -> bool:
+        """Whether a probe of `cls` should still be asked every --poll-interval."""
+        return self._classes[cls].first_wait is None
+
+    def release_probe(self, cls: str) -> None:
+        """The probe has ended (done, failed, lost or given up on): another task may be one."""
+        self._classes[cls].probing = False
 
     def unfinished(self, cls: str, age: float) -> None:
         """A task of `cls` was not finished `age` seconds after its submit was answered."""

@@ -94,3 +94,31 @@ def test_a_batch_longer_than_one_task_asks_most_tasks_once(world: Callable[..., 
     queries = w.sandbox.stats()["requests"]["/api/openapi/query"]
     assert queries / 40 < 1.6, w.sandbox.stats()["requests"]
     assert w.sandbox.submitted_twice() == []
+
+
+def test_one_task_per_unknown_class_is_asked_every_poll_interval_until_the_class_learns() -> None:
+    # The first image of a class must be found done as soon as a fixed-interval client would
+    # find it; the other tasks of the class keep backing off, so a run of long tasks does not
+    # ask every task every --poll-interval.
+    s = PollSchedule(poll_interval=0.5)
+    assert s.claim_probe("2K") is True
+    assert s.claim_probe("2K") is False  # one probe per class
+    assert s.claim_probe("1K") is True  # each class has its own
+    assert s.probing("2K")
+    s.release_probe("2K")  # the probe failed or was given up on: another task takes over
+    assert s.claim_probe("2K") is True
+    s.completed("2K", done(1.0))
+    assert not s.probing("2K")  # learnt: the probe goes back to the learnt schedule
+    s.release_probe("2K")
+    assert s.claim_probe("2K") is False  # nothing left to probe
+
+
+def test_the_probe_finds_the_first_task_done_within_one_poll_interval(world: Callable[..., World]) -> None:  # noqa: F811
+    # One task of 1 s, asked every 0.1 s: found done by the query after it completed (about
+    # the 10th). The growing schedule (0.1, then 0.15, 0.22, 0.34, 0.51 s apart) asked it 5
+    # times and first after it was done up to 0.5 s late.
+    w = world(manifest="version: 1\nname: one\nsizes: ['1:1@1K']\nprompts: [{id: p0, prompt: subject}]\n")
+    w.sandbox.task_seconds = 1.0
+    code, summary = w.run(concurrency=1, poll_interval=0.1)
+    assert code == 0 and summary["completed"] == 1
+    assert 8 <= w.sandbox.stats()["requests"]["/api/openapi/query"] <= 12, w.sandbox.stats()["requests"]

@@ -61,7 +61,7 @@ class World:
     def run(self, url: str | None = None, **options: Any) -> tuple[int, dict[str, Any]]:
         """Run in process, or against `url` (the sandbox served on loopback)."""
         options.setdefault("lost_after", 0.3)  # denials of an unconfirmed submit over 0.3 s, not 60
-        opts = RunOptions(out_dir=self.out, poll_interval=0.01, compact_every=0.05, **options)
+        opts = RunOptions(**{"out_dir": self.out, "poll_interval": 0.01, "compact_every": 0.05, **options})
         conn = Connection(base_url=url or IN_PROCESS_URL, sandbox=False, retry=FAST)
         self.capsys.readouterr()
         transport = None if url else SandboxTransport(self.sandbox)
