@@ -1,5 +1,6 @@
-"""Time from process start to the first submit the server sees, for `imgbatch run` and the
-hand-written peer (bench/peer_client.py), on one manifest size (issue 11: 10,000 prompts x 1 size).
+"""Time from process start to the first submit (or, with --event download, the first image
+download) the server sees, for `imgbatch run` and the hand-written peer
+(bench/peer_client.py), on one manifest size (issue 11: 10,000 prompts x 1 size).
 
 Each round starts a fresh stand-in server per side (bench/run_bench.py's setup), alternating
 which side goes first, and stops the client as soon as the server has seen its first submit,
@@ -7,6 +8,7 @@ so a round costs seconds instead of a whole run. Prints best and median per side
 
     python bench/first_submit_bench.py                      # 10,000 tasks, 5 rounds
     python bench/first_submit_bench.py --tasks 2000 --rounds 3 --before /tmp/old-tree
+    python bench/first_submit_bench.py --tasks 400 --event download --rounds 9
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from run_bench import compile_trees, prepared, server_stats
 
 
-def first_submit(side: str, tasks: int, concurrency: int) -> float:
+def first_event(side: str, tasks: int, concurrency: int, event: str) -> float:
     # Quiet: the client is killed mid-request, which the server would report at length.
     with prepared(side, tasks, concurrency, server_stderr=subprocess.DEVNULL) as setup:
         start_wall = time.time()
@@ -32,10 +34,10 @@ def first_submit(side: str, tasks: int, concurrency: int) -> float:
             while True:
                 first = server_stats(setup.url)["first"]
                 assert isinstance(first, dict)
-                if "submit" in first:
-                    return float(first["submit"]) - start_wall
+                if event in first:
+                    return float(first[event]) - start_wall
                 if proc.poll() is not None:
-                    raise SystemExit(f"{side} exited {proc.returncode} before submitting")
+                    raise SystemExit(f"{side} exited {proc.returncode} before its first {event}")
                 time.sleep(0.01)
         finally:
             proc.kill()
@@ -49,6 +51,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--event", choices=["submit", "download"], default="submit")
     parser.add_argument("--before", action="append", default=[], help="another imgbatch tree to time too")
     args = parser.parse_args()
     sides = ["peer", "imgbatch", *(f"before={b}" for b in args.before)]
@@ -56,9 +59,9 @@ def main() -> int:
     times: dict[str, list[float]] = {s: [] for s in sides}
     for r in range(args.rounds):
         for side in sides if r % 2 == 0 else reversed(sides):
-            times[side].append(first_submit(side, args.tasks, args.concurrency))
+            times[side].append(first_event(side, args.tasks, args.concurrency, args.event))
     peer = statistics.median(times["peer"])
-    print(f"first submit after start, {args.tasks} tasks, {args.rounds} rounds (seconds)")
+    print(f"first {args.event} after start, {args.tasks} tasks, {args.rounds} rounds (seconds)")
     for side in sides:
         t = times[side]
         med = statistics.median(t)
