@@ -25,7 +25,6 @@ from runner.yamlanchors import (
     SequenceStartEvent,
     StreamEndEvent,
     mark_of,
-    new_mark,
 )
 from runner.yamldoc import Document, Mark, UnreadableDocument
 from runner.yamlmerge import MAX_DEPTH, MAX_VALUES, Merges, MergeSource
@@ -201,10 +200,8 @@ class Builder(Merges):
                     self.value(vev, (*path, key), depth + 1)  # raises
                 if self.all_marks:
                     kpath = (*path, key)
-                    start = kev.start_mark
-                    self.key_marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
-                    start = vev.start_mark
-                    self.marks[kpath] = new_mark(Mark, (start.line + 1, start.column + 1))
+                    self.key_marks[kpath] = mark_of(kev)
+                    self.marks[kpath] = mark_of(vev)
                 value = vev.value
                 explicit[key] = value if value or not vev.implicit[0] else None
                 continue
