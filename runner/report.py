@@ -9,7 +9,7 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Any
 
-from runner.diagnostics import Diagnostic, count
+from runner.diagnostics import count
 from runner.jsonnum import add
 from runner.ledger import COMPLETED, FAILED_STATES
 from runner.manifest import CheckedFile
@@ -116,10 +116,6 @@ def plan_table(tasks: Sequence[Task], checked: Sequence[CheckedFile]) -> list[st
             f"{s['pixels'] / 1e6:.1f} Mpx delivered, {plural(s['warnings'], 'warning')}"
         )
     return lines
-
-
-def warning_lines(diags: Sequence[Diagnostic]) -> list[str]:
-    return [d.text() for d in diags if d.severity == "warning"]
 
 
 def _credits(value: float) -> str:

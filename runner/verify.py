@@ -178,12 +178,6 @@ def output_path(output: dict[str, Any], ledger_dir: Path) -> Path | None:
     return path if path.is_absolute() else ledger_dir / path
 
 
-def has_file(output: dict[str, Any], base: Path) -> bool:
-    """The output was downloaded and its file is still there (paths are relative to `base`)."""
-    path = output_path(output, base)
-    return path is not None and path.is_file()
-
-
 class _Listing:
     """The names in one folder, as listed."""
 
